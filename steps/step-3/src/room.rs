@@ -1,0 +1,51 @@
+//! The room: one broadcast channel that every connection publishes to and reads from.
+
+use tokio::sync::broadcast;
+
+/// How many lines the room keeps for a member that has not read them yet. A member that
+/// falls further behind is told how many it missed (`RecvError::Lagged`) and carries on.
+pub const ROOM_CAPACITY: usize = 128;
+
+/// A number the accept loop gives each connection. Names may repeat in this step (nothing
+/// checks), ids never do, so the no-echo filter compares ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionId(pub u64);
+
+/// One line for everyone in the room except its sender.
+#[derive(Clone, Debug)]
+pub struct Broadcast {
+    /// Who sent it, so that the sender's own task can skip it: we never echo.
+    pub from: ConnectionId,
+    /// The line as clients see it, without the newline: `alice: hi` or `* alice joined`.
+    pub line: String,
+}
+
+/// The chat room. Cloning it is cheap: every clone publishes into the same channel.
+#[derive(Clone, Debug)]
+pub struct Room {
+    sender: broadcast::Sender<Broadcast>,
+}
+
+impl Room {
+    pub fn new() -> Room {
+        // The first receiver is dropped at once: members subscribe when they join.
+        let (sender, _) = broadcast::channel(ROOM_CAPACITY);
+        Room { sender }
+    }
+
+    /// A receiver that sees every line published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Broadcast> {
+        self.sender.subscribe()
+    }
+
+    pub fn publish(&self, from: ConnectionId, line: String) {
+        // `send` fails only when nobody is subscribed: a line nobody hears is not an error.
+        let _ = self.sender.send(Broadcast { from, line });
+    }
+}
+
+impl Default for Room {
+    fn default() -> Room {
+        Room::new()
+    }
+}
