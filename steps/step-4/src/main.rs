@@ -1,0 +1,28 @@
+//! `cargo run -p step-4`, then open http://127.0.0.1:3000 in two browser tabs.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use step_4::config::Config;
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(std::io::stdout)
+        .init();
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("could not listen on {}", config.addr))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    step_4::serve(listener).await
+}
+// ANCHOR_END: main
