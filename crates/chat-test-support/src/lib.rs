@@ -7,6 +7,8 @@
 //!   protocol.
 //! - [`http_get`] is a deliberately tiny HTTP/1.1 client, enough for `/`, `/healthz` and the
 //!   JSON API, so the tests do not pull in a second HTTP stack.
+//! - [`browser`] drives a real headless Chromium through chromedriver for the web client's
+//!   tests and the book's screenshots; without Chromium those tests skip visibly.
 //!
 //! Every wait is bounded by [`WAIT`]: a broken server fails a test, it never hangs it.
 
@@ -26,6 +28,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
 pub use tokio_tungstenite::tungstenite::Message;
+
+pub mod browser;
 
 /// How long any single wait in a test may take before the test fails. Generous, because
 /// CI machines are slow and shared; a healthy server answers in milliseconds.
@@ -228,6 +232,9 @@ pub struct WsClient {
 }
 
 /// What a WebSocket connection attempt answered.
+// Returned once per connection attempt and matched at once, so its size does not matter
+// and a Box would only add noise at every call site.
+#[allow(clippy::large_enum_variant)]
 pub enum Upgrade {
     /// The server switched protocols.
     Accepted(WsClient),
@@ -248,7 +255,12 @@ impl WsClient {
 
     /// Connects to `url` and reports a refusal instead of failing.
     pub async fn try_connect(url: &str) -> Upgrade {
-        match within("a WebSocket handshake", tokio_tungstenite::connect_async(url)).await {
+        match within(
+            "a WebSocket handshake",
+            tokio_tungstenite::connect_async(url),
+        )
+        .await
+        {
             Ok((stream, _response)) => Upgrade::Accepted(WsClient { stream }),
             Err(tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
@@ -368,8 +380,7 @@ impl HttpResponse {
 pub async fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     within(&format!("GET {path}"), async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("read");
