@@ -1,0 +1,92 @@
+//! `cargo run -p book-tools -- <check | diffs [--check] | build-check>`: see README.md.
+
+use anyhow::Result;
+use book_tools::{check, diffs, mdbook, tree};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(about = "Keeps the book and the code it shows in step")]
+struct Cli {
+    /// Workspace root. Defaults to the one this tool is built in, so the commands work
+    /// from any directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check includes, anchors, SUMMARY.md, pasted code and generated diffs.
+    Check,
+    /// Generate book/src/generated/step-N.diff from steps/step-(N-1) to steps/step-N.
+    Diffs {
+        /// Write nothing; fail if any generated diff is missing or stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build the book with mdBook and fail on any ERROR or WARN it logs.
+    BuildCheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = cli.root.unwrap_or_else(tree::default_root);
+    match run(&cli.command, &root) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Returns whether the book is in order; errors are for when the tool itself could not
+/// do its job (unreadable directory, mdbook missing).
+fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
+    match command {
+        Command::Check => {
+            let problems = check::run(root);
+            if problems.is_empty() {
+                println!(
+                    "book check passed: {} chapters, {} anchors, every include resolves and every anchor is used",
+                    check::count_chapters(root),
+                    check::count_project_anchors(root)
+                );
+                return Ok(true);
+            }
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            eprintln!("book check failed: {} problem(s)", problems.len());
+            Ok(false)
+        }
+        Command::Diffs { check: true } => {
+            let stale = diffs::stale(root)?;
+            if stale.is_empty() {
+                println!("generated diffs are up to date");
+                return Ok(true);
+            }
+            for message in &stale {
+                eprintln!("{message}");
+            }
+            eprintln!("{}", diffs::REGENERATE);
+            Ok(false)
+        }
+        Command::Diffs { check: false } => {
+            let changes = diffs::write(root)?;
+            if changes.is_empty() {
+                println!("generated diffs are up to date");
+            }
+            for change in changes {
+                println!("{change}");
+            }
+            Ok(true)
+        }
+        Command::BuildCheck => mdbook::build_check(root),
+    }
+}
