@@ -26,12 +26,13 @@ enum Flow {
 // ANCHOR: handle
 /// Serves one upgraded connection for `user` until either side ends it.
 pub async fn handle(mut socket: WebSocket, room: Arc<Room>, user: String) {
-    let mut member = room.join(&user);
+    let (mut member, members) = room.join(&user);
     tracing::info!(user, "joined");
 
     let welcome = ServerFrame::Welcome {
         user: &user,
         room: room.name(),
+        members: &members,
     };
     if socket
         .send(Message::Text(welcome.to_json().into()))

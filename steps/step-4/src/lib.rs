@@ -10,7 +10,8 @@
 //! - [`protocol`]: the frames as serde types, and the checks a client frame passes, in
 //!   order, before it may change anything.
 //! - [`room`]: one broadcast channel of frames serialized once; message ids assigned in
-//!   the order members receive them; leaving is dropping a [`room::Member`].
+//!   the order members receive them; who is in the room, for `welcome`; leaving is
+//!   dropping a [`room::Member`].
 //! - `connection`: one client's life: `welcome`, then frames both ways until it leaves;
 //!   the close codes for a normal close, a message too big, a broken rule of WebSocket
 //!   and a member that fell behind.

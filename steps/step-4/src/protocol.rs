@@ -174,9 +174,14 @@ fn kind_of(value: &Value) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
-    /// The first frame on every connection. Step 4 has no `members`: PROTOCOL.md adds the
-    /// member list in step 5, where rooms keep one.
-    Welcome { user: &'a str, room: &'a str },
+    /// The first frame on every connection. `members` names everyone in the room at
+    /// that moment, the new member included, in the order they joined; the `joined` and
+    /// `left` frames that follow change that list.
+    Welcome {
+        user: &'a str,
+        room: &'a str,
+        members: &'a [String],
+    },
     /// A chat message, sent to every member including its author, which is how the
     /// author learns its `id`. `ts` is milliseconds since the Unix epoch.
     Message {

@@ -6,7 +6,7 @@
 //! increments, not a hundred copies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
@@ -45,14 +45,24 @@ pub struct Room {
     /// Each member holds a receiver; the room keeps the sender so that it can publish
     /// even while nobody is connected, and so that `subscribe` is always possible.
     sender: broadcast::Sender<Broadcast>,
-    /// The id of the next chat message. The lock is held while a message is numbered
-    /// *and* sent into the channel: otherwise two members speaking at once could take
-    /// ids 7 and 8 but enter the channel as 8 then 7, and every member would see ids go
-    /// backwards. A `std` mutex, not tokio's, because it is never held across an
-    /// `.await`.
-    next_message_id: Mutex<u64>,
+    /// Who is here, and the id of the next chat message. Every frame is published with
+    /// this lock held, so frames enter the channel in the order they changed the room:
+    /// two members speaking at once cannot take ids 7 and 8 but enter the channel as 8
+    /// then 7, and a newcomer's member list is exactly what the `joined` and `left`
+    /// frames after it start from. A `std` mutex, not tokio's, because it is never held
+    /// across an `.await`.
+    state: Mutex<RoomState>,
     /// Hands out connection ids; only uniqueness matters, so `Relaxed` is enough.
     next_connection_id: AtomicU64,
+}
+
+/// What the room's lock protects.
+struct RoomState {
+    /// The id the next chat message gets.
+    next_message_id: u64,
+    /// Every connection in the room, in the order they joined, with its user name. Names
+    /// may repeat in this step, so a name connected twice is listed twice.
+    members: Vec<(ConnectionId, String)>,
 }
 // ANCHOR_END: room
 
@@ -62,7 +72,10 @@ impl Room {
         Room {
             name,
             sender,
-            next_message_id: Mutex::new(1),
+            state: Mutex::new(RoomState {
+                next_message_id: 1,
+                members: Vec::new(),
+            }),
             next_connection_id: AtomicU64::new(1),
         }
     }
@@ -72,11 +85,16 @@ impl Room {
     }
 
     // ANCHOR: join
-    /// Adds a member. It is subscribed before anyone hears about it, so from this moment
-    /// on it misses nothing; the others are told `joined`.
-    pub fn join(self: &Arc<Self>, user: &str) -> Member {
-        let receiver = self.sender.subscribe();
+    /// Adds a member, and returns it with the names of everyone in the room, its own
+    /// included. It is subscribed, listed and announced in one turn of the lock: from
+    /// this moment on it misses nothing, and every `joined` or `left` it receives
+    /// changes the list it was given (it never hears of someone already on it).
+    pub fn join(self: &Arc<Self>, user: &str) -> (Member, Vec<String>) {
         let id = ConnectionId(self.next_connection_id.fetch_add(1, Ordering::Relaxed));
+        let mut state = self.lock();
+        let receiver = self.sender.subscribe();
+        state.members.push((id, user.to_string()));
+        let members = state.members.iter().map(|(_, name)| name.clone()).collect();
         self.publish(
             Some(id),
             &ServerFrame::Joined {
@@ -84,26 +102,23 @@ impl Room {
                 user,
             },
         );
-        Member {
+        drop(state);
+        let member = Member {
             id,
             user: user.to_string(),
             room: Arc::clone(self),
             receiver,
-        }
+        };
+        (member, members)
     }
     // ANCHOR_END: join
 
     // ANCHOR: say
     /// Numbers a chat message and sends it to every member, its author included.
     fn say(&self, user: &str, text: &str) {
-        // A panic elsewhere while holding this lock cannot leave a half-written counter
-        // behind, so a poisoned lock is still safe to use.
-        let mut next_id = self
-            .next_message_id
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let id = *next_id;
-        *next_id += 1;
+        let mut state = self.lock();
+        let id = state.next_message_id;
+        state.next_message_id += 1;
         self.publish(
             None,
             &ServerFrame::Message {
@@ -117,6 +132,15 @@ impl Room {
     }
     // ANCHOR_END: say
 
+    /// The room's state. A panic elsewhere while holding this lock cannot leave a
+    /// half-made change behind (each change is one push, one removal or one increment),
+    /// so a poisoned lock is still safe to use.
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `frame` to the members. Always called with the room's lock held, so that
+    /// the channel's order is the order in which the room changed.
     fn publish(&self, skip: Option<ConnectionId>, frame: &ServerFrame<'_>) {
         let broadcast = Broadcast {
             skip,
@@ -177,6 +201,8 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
+        let mut state = self.room.lock();
+        state.members.retain(|(id, _)| *id != self.id);
         self.room.publish(
             Some(self.id),
             &ServerFrame::Left {
@@ -199,8 +225,8 @@ mod tests {
     #[tokio::test]
     async fn presence_goes_to_the_others_and_messages_to_everyone() {
         let room = Arc::new(Room::new("general", 16));
-        let mut alice = room.join("alice");
-        let mut bob = room.join("bob");
+        let (mut alice, _) = room.join("alice");
+        let (mut bob, _) = room.join("bob");
         assert_eq!(frame(alice.recv().await.unwrap())["type"], "joined");
 
         bob.say("hi");
@@ -218,10 +244,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_member_list_includes_yourself_and_follows_presence() {
+        let room = Arc::new(Room::new("general", 16));
+        let (alice, members) = room.join("alice");
+        assert_eq!(members, ["alice"]);
+        let (bob, members) = room.join("bob");
+        assert_eq!(members, ["alice", "bob"]);
+        // Names may repeat in step 4: each connection is listed.
+        let (_second_alice, members) = room.join("alice");
+        assert_eq!(members, ["alice", "bob", "alice"]);
+        drop(alice);
+        drop(bob);
+        let (_carol, members) = room.join("carol");
+        assert_eq!(members, ["alice", "carol"]);
+    }
+
+    #[tokio::test]
     async fn ids_increase_in_delivery_order() {
         let room = Arc::new(Room::new("general", 64));
-        let mut watcher = room.join("watcher");
-        let speakers: Vec<_> = (0..4).map(|n| room.join(&format!("s{n}"))).collect();
+        let (mut watcher, _) = room.join("watcher");
+        let speakers: Vec<_> = (0..4).map(|n| room.join(&format!("s{n}")).0).collect();
         let speakers = Arc::new(speakers);
         let mut tasks = Vec::new();
         for n in 0..4 {

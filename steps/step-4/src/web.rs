@@ -141,7 +141,7 @@ async fn upgrade(
     })?;
 
     // Several connections may share a name in step 4; PROTOCOL.md refuses that with
-    // 409 from step 5, where a room keeps a member list to check against.
+    // 409 from step 5, where each room checks its own members.
     Ok(upgrade
         // A message may come in several frames: this bounds their sum...
         .max_message_size(MAX_MESSAGE_BYTES)

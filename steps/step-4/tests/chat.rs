@@ -15,21 +15,37 @@ async fn start() -> ServerProcess {
     ServerProcess::start(env!("CARGO_BIN_EXE_step-4"), &[]).await
 }
 
-/// Connects as `user` and checks that `welcome` is the first frame.
-async fn join(server: &ServerProcess, user: &str) -> WsClient {
+/// Connects as `user`, checks that `welcome` is the first frame and returns it.
+async fn connect(server: &ServerProcess, user: &str) -> (WsClient, Value) {
     let mut client = WsClient::connect(&server.ws_url(&format!("/ws?user={user}"))).await;
     let welcome = client.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["user"], user, "{welcome}");
+    assert_eq!(welcome["room"], "general", "{welcome}");
+    (client, welcome)
+}
+
+/// Connects as `user` into a room where only `already_there` (in join order) are.
+async fn join_after(server: &ServerProcess, user: &str, already_there: &[&str]) -> WsClient {
+    let (client, welcome) = connect(server, user).await;
+    let mut members = already_there.to_vec();
+    members.push(user);
     assert_eq!(
         welcome,
-        json!({"type": "welcome", "user": user, "room": "general"})
+        json!({"type": "welcome", "user": user, "room": "general", "members": members})
     );
     client
+}
+
+/// Connects as `user` into an empty room.
+async fn join(server: &ServerProcess, user: &str) -> WsClient {
+    join_after(server, user, &[]).await
 }
 
 /// `alice` and `bob`, with alice's notice that bob joined already consumed.
 async fn alice_and_bob(server: &ServerProcess) -> (WsClient, WsClient) {
     let mut alice = join(server, "alice").await;
-    let bob = join(server, "bob").await;
+    let bob = join_after(server, "bob", &["alice"]).await;
     assert_eq!(
         alice.recv_json().await,
         json!({"type": "joined", "room": "general", "user": "bob"})
@@ -127,10 +143,78 @@ async fn joined_and_left_go_to_the_others_not_to_yourself() {
 }
 
 #[tokio::test]
+async fn welcome_lists_the_members_and_presence_follows_it() {
+    let server = start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server).await;
+    let mut carol = join_after(&server, "carol", &["alice", "bob"]).await;
+    assert_eq!(alice.recv_json().await["user"], "carol");
+    assert_eq!(bob.recv_json().await["user"], "carol");
+
+    alice.close().await;
+    assert_eq!(
+        carol.recv_json().await,
+        json!({"type": "left", "room": "general", "user": "alice"})
+    );
+    assert_eq!(bob.recv_type("left").await["user"], "alice");
+    // Once bob has heard that alice left, a newcomer's list no longer has her.
+    join_after(&server, "dave", &["bob", "carol"]).await;
+}
+
+#[tokio::test]
+async fn a_newcomer_s_list_and_the_presence_stream_agree_under_churn() {
+    let server = start().await;
+    let mut watcher = join(&server, "watcher").await;
+
+    // Others come and go while a newcomer connects. Wherever its welcome falls among
+    // their arrivals and departures, each later `joined` must be for someone not on its
+    // list and each `left` for someone on it.
+    let churn = async {
+        for round in 0..10 {
+            let user = format!("c{round}");
+            let (client, _) = connect(&server, &user).await;
+            client.close().await;
+            // The room publishes `left` once the connection's task has ended; waiting
+            // for it here means that after the loop every departure is published.
+            assert_eq!(watcher.recv_type("left").await["user"], user.as_str());
+        }
+    };
+    let newcomer = connect(&server, "newcomer");
+    let ((), (mut newcomer, welcome)) = tokio::join!(churn, newcomer);
+
+    let _sentinel = connect(&server, "sentinel").await;
+    let mut members: Vec<String> = serde_json::from_value(welcome["members"].clone()).unwrap();
+    loop {
+        let frame = newcomer.recv_json().await;
+        let user = frame["user"].as_str().unwrap().to_string();
+        match frame["type"].as_str() {
+            Some("joined") => {
+                assert!(
+                    !members.contains(&user),
+                    "joined {user}, listed: {members:?}"
+                );
+                members.push(user.clone());
+            }
+            Some("left") => {
+                assert!(
+                    members.contains(&user),
+                    "left {user}, not listed: {members:?}"
+                );
+                members.retain(|m| *m != user);
+            }
+            _ => panic!("unexpected {frame}"),
+        }
+        if user == "sentinel" {
+            break;
+        }
+    }
+    assert_eq!(members, ["watcher", "newcomer", "sentinel"]);
+}
+
+#[tokio::test]
 async fn the_same_name_may_connect_twice_in_step_4() {
     let server = start().await;
     let mut first = join(&server, "alice").await;
-    let mut second = join(&server, "alice").await;
+    let mut second = join_after(&server, "alice", &["alice"]).await;
     assert_eq!(first.recv_json().await["type"], "joined");
     second.send_json(&say("it's me again")).await;
     assert_eq!(second.recv_json().await["type"], "message");
@@ -260,7 +344,7 @@ async fn an_oversized_frame_closes_that_connection_with_1009_only() {
         bob.recv_json().await,
         json!({"type": "left", "room": "general", "user": "alice"})
     );
-    let mut carol = join(&server, "carol").await;
+    let mut carol = join_after(&server, "carol", &["bob"]).await;
     assert_eq!(bob.recv_json().await["type"], "joined");
     carol.send_json(&say("still working")).await;
     assert_eq!(bob.recv_json().await["text"], "still working");
