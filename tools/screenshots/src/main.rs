@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 /// The steps that serve a web page at `/`. A new step with a page is added here, and its
 /// chapter shows `images/step-N.png`.
-const STEPS_WITH_A_PAGE: &[u32] = &[4];
+const STEPS_WITH_A_PAGE: &[u32] = &[4, 5];
 
 #[derive(Parser, Debug)]
 #[command(about = "Screenshots each step's web page in a realistic state, for the book")]
@@ -56,6 +56,10 @@ const CONVERSATION: &[(Option<&str>, &str)] = &[
 
 /// Left in alice's message box, unsent, so the picture shows the box in use.
 const DRAFT: &str = "See you at the stand-up";
+
+/// Where the conversation happens, from step 5 on (`&room=`). Steps before rooms ignore
+/// query parameters they do not know, so one scenario serves every step.
+const ROOM: &str = "rust";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -121,17 +125,17 @@ async fn screenshot_step(browser: &Browser, binary: &Path, width: u32, height: u
     let server = ServerProcess::start(binary.to_str().expect("a UTF-8 path"), &[]).await;
     // bob is there first, so alice's page starts with a quiet room and then sees carol
     // arrive: one join notice, as in a real conversation.
-    let mut bob = WsClient::connect(&server.ws_url("/ws?user=bob")).await;
+    let mut bob = WsClient::connect(&server.ws_url(&format!("/ws?user=bob&room={ROOM}"))).await;
     bob.recv_type("welcome").await;
 
     let alice = browser
-        .open(&format!("http://{}/?user=alice", server.addr()))
+        .open(&format!("http://{}/?user=alice&room={ROOM}", server.addr()))
         .await;
     alice.set_viewport_size(width, height).await;
     wait_for_join(&mut bob, "alice").await;
     alice.message_box().await;
 
-    let mut carol = WsClient::connect(&server.ws_url("/ws?user=carol")).await;
+    let mut carol = WsClient::connect(&server.ws_url(&format!("/ws?user=carol&room={ROOM}"))).await;
     carol.recv_type("welcome").await;
     wait_for_join(&mut bob, "carol").await;
 

@@ -1,0 +1,27 @@
+//! `cargo run -p step-5`, then open http://127.0.0.1:3000/?user=alice&room=rust and
+//! http://127.0.0.1:3000/?user=bob&room=rust in two browser tabs.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use step_5::config::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(std::io::stdout)
+        .init();
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("could not listen on {}", config.addr))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    step_5::serve(listener).await
+}
