@@ -10,6 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::line::{Line, LineReader, MAX_LINE_BYTES};
 use crate::name::{NAME_RULE, is_valid_name};
 use crate::room::{Broadcast, ConnectionId, Room};
+use crate::visible::visible;
 
 // ANCHOR: handle
 /// Serves one client: asks its name, joins the room, relays lines both ways until the
@@ -80,7 +81,7 @@ async fn chat(
                 Some(Line::Text(text)) => {
                     let text = text.trim();
                     if !text.is_empty() {
-                        room.publish(id, format!("{name}: {text}"));
+                        room.publish(id, format!("{name}: {}", visible(text)));
                     }
                 }
                 Some(Line::TooLong) => {
@@ -93,9 +94,7 @@ async fn chat(
             received = inbox.recv() => match received {
                 Ok(Broadcast { from, .. }) if from == id => {} // our own line: no echo
                 Ok(Broadcast { line, .. }) => send(writer, &line).await?,
-                Err(RecvError::Lagged(missed)) => {
-                    send(writer, &format!("* you missed {missed} messages")).await?;
-                }
+                Err(RecvError::Lagged(missed)) => send(writer, &missed_notice(missed)).await?,
                 // Only if the room itself is gone; `serve` keeps it for the life of the process.
                 Err(RecvError::Closed) => return Ok(()),
             },
@@ -104,10 +103,28 @@ async fn chat(
 }
 // ANCHOR_END: chat
 
+/// What a member is told when the room dropped lines it had not read yet.
+fn missed_notice(missed: u64) -> String {
+    let lines = if missed == 1 { "message" } else { "messages" };
+    format!("* you missed {missed} {lines}")
+}
+
 /// Writes `line` and its newline with one `write_all`.
 async fn send(writer: &mut OwnedWriteHalf, line: &str) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     bytes.extend_from_slice(line.as_bytes());
     bytes.push(b'\n');
     writer.write_all(&bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_missed_notice_counts_in_words() {
+        assert_eq!(missed_notice(1), "* you missed 1 message");
+        assert_eq!(missed_notice(2), "* you missed 2 messages");
+        assert_eq!(missed_notice(1000), "* you missed 1000 messages");
+    }
 }

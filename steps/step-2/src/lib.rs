@@ -9,6 +9,8 @@
 //!   the client's next line and the room's next line, without echo.
 //! - [`line`]: reading lines of bounded length, cancel safe, from a client we do not
 //!   trust.
+//! - [`visible`]: control characters in a line shown, not obeyed, so that no line can
+//!   pass for someone else's in a terminal.
 //! - [`name`]: the rule for user names.
 //! - [`config`]: the command-line flags every server step shares.
 
@@ -17,6 +19,7 @@ mod connection;
 pub mod line;
 pub mod name;
 pub mod room;
+pub mod visible;
 
 use std::time::Duration;
 

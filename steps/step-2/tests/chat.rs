@@ -140,3 +140,36 @@ async fn a_line_split_across_writes_arrives_whole() {
     alice.send_raw(b"\xa9 line\r\n").await;
     assert_eq!(bob.recv_line().await, "alice: half a café line");
 }
+
+#[tokio::test]
+async fn control_characters_are_shown_not_obeyed() {
+    let server = ServerProcess::start(SERVER, &[]).await;
+    let mut alice = join(&server, "alice").await;
+    let mut bob = join(&server, "bob").await;
+    assert_eq!(alice.recv_line().await, "* bob joined");
+
+    // In bob's terminal, `\r` would go back to the start of the line and print a line
+    // from carol over alice's name; the escape sequence would erase the line instead.
+    alice.send_line("hi\rcarol: I owe alice $100").await;
+    assert_eq!(bob.recv_line().await, "alice: hi␍carol: I owe alice $100");
+    alice.send_line("gone\x1b[2K\x1b[1Gcarol: hi").await;
+    assert_eq!(bob.recv_line().await, "alice: gone␛[2K␛[1Gcarol: hi");
+}
+
+// ANCHOR: paste_test
+#[tokio::test]
+async fn a_paste_of_a_thousand_lines_reaches_a_reader_whole() {
+    let server = ServerProcess::start(SERVER, &[]).await;
+    let mut alice = join(&server, "alice").await;
+    let mut bob = join(&server, "bob").await;
+    assert_eq!(alice.recv_line().await, "* bob joined");
+
+    // One write, as a terminal sends a paste: the room gets a thousand lines at once,
+    // faster than bob's task can pass them on. The room's capacity must hold them.
+    let paste: String = (1..=1000).map(|n| format!("line {n}\n")).collect();
+    alice.send_raw(paste.as_bytes()).await;
+    for n in 1..=1000 {
+        assert_eq!(bob.recv_line().await, format!("alice: line {n}"));
+    }
+}
+// ANCHOR_END: paste_test

@@ -42,6 +42,24 @@ async fn prints_a_tcp_listening_line_with_the_real_port() {
 }
 
 #[tokio::test]
+async fn no_log_level_hides_the_listening_line() {
+    for level in ["warn", "off"] {
+        let mut server = Command::new(SERVER);
+        server
+            .args(["--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", level);
+        let (_child, line) = first_stdout_line(server).await;
+        assert!(
+            line.starts_with("listening on tcp://127.0.0.1:"),
+            "RUST_LOG={level}: {line}"
+        );
+        let addr = parse_listening_line(&line).expect("an address in the line");
+        let mut client = TcpClient::connect(addr).await;
+        assert_eq!(client.recv_line().await, "* what is your name?");
+    }
+}
+
+#[tokio::test]
 async fn the_chat_addr_variable_sets_the_address() {
     let mut server = Command::new(SERVER);
     server.env("CHAT_ADDR", "127.0.0.1:0");

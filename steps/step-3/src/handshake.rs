@@ -3,14 +3,17 @@
 //! A WebSocket starts life as an HTTP `GET` with `Upgrade: websocket`. tungstenite reads
 //! that request and, before it answers `101 Switching Protocols`, hands it to a callback
 //! of ours. The callback reads the user name from `/ws?user=NAME` and either lets the
-//! upgrade go on or answers with an HTTP error and a JSON body instead.
+//! upgrade go on or answers with an HTTP error and a JSON body instead. A request that is
+//! no WebSocket handshake at all (a browser tab, `curl`) never reaches the callback:
+//! tungstenite refuses it without a word, so we answer it ourselves.
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::name::{NAME_RULE, is_valid_name};
 
@@ -33,8 +36,11 @@ pub fn websocket_config() -> WebSocketConfig {
 // ANCHOR: accept
 /// Runs the WebSocket handshake on a fresh connection and returns the socket and the
 /// user name from its URL. A refused request gets its HTTP error response here, and the
-/// caller gets `Err(WsError::Http(..))`.
-pub async fn accept(stream: TcpStream) -> Result<(WebSocketStream<TcpStream>, String), WsError> {
+/// caller gets the error: `WsError::Http(..)` when our callback refused it,
+/// `WsError::Protocol(..)` when it was no WebSocket handshake.
+pub async fn accept(
+    mut stream: TcpStream,
+) -> Result<(WebSocketStream<TcpStream>, String), WsError> {
     let mut name = String::new();
     // tungstenite calls this once, with the parsed request, before it answers.
     #[allow(clippy::result_large_err, reason = "tungstenite's type")]
@@ -42,12 +48,47 @@ pub async fn accept(stream: TcpStream) -> Result<(WebSocketStream<TcpStream>, St
         name = user_from(request)?;
         Ok(response)
     };
-    let socket =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(websocket_config()))
-            .await?;
+    // The handshake borrows the connection rather than taking it, so that we still hold
+    // it when tungstenite refuses a request before our callback runs.
+    let config = Some(websocket_config());
+    match tokio_tungstenite::accept_hdr_async_with_config(&mut stream, check, config).await {
+        Ok(_) => {}
+        Err(WsError::Protocol(not_websocket)) => {
+            answer_plain_http(&mut stream, &not_websocket.to_string()).await;
+            return Err(WsError::Protocol(not_websocket));
+        }
+        Err(error) => return Err(error),
+    }
+    // tungstenite refuses a request followed by anything else (`JunkAfterRequest`), so the
+    // handshake read nothing past it: a socket made from the connection itself starts
+    // exactly where the handshake stopped.
+    let socket = WebSocketStream::from_raw_socket(stream, Role::Server, config).await;
     Ok((socket, name))
 }
 // ANCHOR_END: accept
+
+// ANCHOR: plain_http
+/// Answers a request that is not a WebSocket handshake (no `Upgrade: websocket`, say)
+/// with `400` and a JSON body, as every refusal of this server. `why` is tungstenite's
+/// reason. A client that is already gone gets nothing, and that is fine.
+async fn answer_plain_http(stream: &mut TcpStream, why: &str) {
+    let refusal = refuse(
+        StatusCode::BAD_REQUEST,
+        &format!("this server speaks only WebSocket, at /ws?user=NAME ({why})"),
+    );
+    // Status line, headers, blank line, body: the form in which tungstenite writes the
+    // refusals of our callback.
+    let mut answer = format!("HTTP/1.1 {}\r\n", refusal.status());
+    for (name, value) in refusal.headers() {
+        let value = value.to_str().unwrap_or_default();
+        answer.push_str(&format!("{name}: {value}\r\n"));
+    }
+    answer.push_str("\r\n");
+    answer.push_str(refusal.body().as_deref().unwrap_or_default());
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+// ANCHOR_END: plain_http
 
 // ANCHOR: user_from
 /// The user name in `/ws?user=NAME`, or the HTTP error that explains what is wrong.

@@ -4,12 +4,15 @@
 //! What this step adds, and where it lives:
 //!
 //! - [`serve`] (this file): accept connections and give each one its own task.
-//! - [`handshake`]: the HTTP upgrade; the user name from the URL, refusals as JSON, and
-//!   the message size limit.
+//! - [`handshake`]: the HTTP upgrade; the user name from the URL, refusals as JSON (also
+//!   for a request that is no WebSocket handshake), and the message size limit.
 //! - `connection`: one client's life, now in frames: text is relayed, binary refused,
-//!   close answered, too big closed with 1009. The socket is split into a reader and a
-//!   writer.
+//!   close answered, a broken rule closed with its code (1009 too big, 1007 not UTF-8,
+//!   1002 the rest) and the connection drained so that the close frame arrives. The
+//!   socket is split into a reader and a writer.
 //! - [`room`]: the step 1 broadcast channel, carrying who sent each line (as in step 2).
+//! - [`visible`]: control characters in a frame shown, not obeyed (as in step 2); a
+//!   newline too, since a frame is one message.
 //! - [`name`]: the rule for user names.
 //! - [`config`]: the command-line flags every server step shares.
 
@@ -18,6 +21,7 @@ mod connection;
 pub mod handshake;
 pub mod name;
 pub mod room;
+pub mod visible;
 
 use std::time::Duration;
 

@@ -4,7 +4,14 @@ use tokio::sync::broadcast;
 
 /// How many lines the room keeps for a member that has not read them yet. A member that
 /// falls further behind is told how many it missed (`RecvError::Lagged`) and carries on.
-pub const ROOM_CAPACITY: usize = 128;
+///
+/// Why 1024: members who read as fast as they can still fall behind for a moment when
+/// many lines arrive at once, because their tasks must wait for their turn to run. A
+/// paste of a thousand lines is such a burst, and so is a crowd connecting together (a
+/// `joined` line each). The channel must hold the burst until every task has caught up,
+/// which 128, say, does not. A line is dropped once everyone has it, so what this costs
+/// is only the lines that members who are behind have not read yet.
+pub const ROOM_CAPACITY: usize = 1024;
 
 /// A number the accept loop gives each connection. Names may repeat in this step (nothing
 /// checks), ids never do, so the no-echo filter compares ids.

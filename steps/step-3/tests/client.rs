@@ -138,3 +138,22 @@ async fn the_client_reports_a_server_that_vanished_and_fails() {
     carol.notice_containing("connection lost").await;
     assert!(!carol.exit_status().await.success());
 }
+
+#[tokio::test]
+async fn a_newline_in_a_message_cannot_forge_a_line_in_the_client() {
+    let server = ServerProcess::start(SERVER, &[]).await;
+    let mut mallory = WsClient::connect(&server.ws_url("/ws?user=mallory")).await;
+    assert_eq!(mallory.recv_text().await, "* welcome, mallory");
+    let mut carol = TerminalClient::start(&server, "carol");
+    assert_eq!(carol.printed().await, "* welcome, carol");
+    assert_eq!(mallory.recv_text().await, "* carol joined");
+
+    mallory.send_text("hi\nalice: carol, you owe me $100").await;
+    mallory.send_text("that was all").await;
+    // One line for each message: nothing that looks like it came from alice.
+    assert_eq!(
+        carol.printed().await,
+        "mallory: hi␊alice: carol, you owe me $100"
+    );
+    assert_eq!(carol.printed().await, "mallory: that was all");
+}

@@ -2,6 +2,7 @@
 //! whichever comes first, a frame from the client or a frame from the room.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::SinkExt;
@@ -17,10 +18,17 @@ use crate::web::MAX_MESSAGE_BYTES;
 /// keep up with its room. axum names the codes it knows; this one it calls `AGAIN`.
 const COULD_NOT_KEEP_UP: u16 = close_code::AGAIN;
 
+/// How long a connection closed for breaking a rule stays open after its close frame:
+/// see [`linger`].
+const LINGER: Duration = Duration::from_secs(1);
+
 /// Whether the connection goes on after handling one event.
 enum Flow {
     Continue,
     Stop,
+    /// Stop, but keep the socket open for [`LINGER`] first: the client broke a rule and
+    /// was sent a close frame that it may not have read yet.
+    Linger,
 }
 
 // ANCHOR: handle
@@ -42,7 +50,7 @@ pub async fn handle(mut socket: WebSocket, room: Arc<Room>, user: String) {
         return;
     }
 
-    loop {
+    let ending = loop {
         // Both futures are cancel-safe: whichever loses the race is dropped and created
         // again on the next turn, and neither loses a frame by being dropped (the
         // positions live in `socket` and `member`, not in the futures).
@@ -50,12 +58,16 @@ pub async fn handle(mut socket: WebSocket, room: Arc<Room>, user: String) {
             incoming = socket.recv() => from_client(&mut socket, &member, incoming).await,
             outgoing = member.recv() => to_client(&mut socket, outgoing).await,
         };
-        if let Flow::Stop = flow {
-            break;
+        if !matches!(flow, Flow::Continue) {
+            break flow;
         }
-    }
+    };
     tracing::info!(user, "left");
-    // `member` is dropped here, which tells the others `left`.
+    // Dropping `member` tells the others `left`: now, even if the socket lingers.
+    drop(member);
+    if let Flow::Linger = ending {
+        linger(socket).await;
+    }
 }
 // ANCHOR_END: handle
 
@@ -74,9 +86,9 @@ async fn from_client(
             if let Some((code, reason)) = close_for(&error) {
                 tracing::warn!(user = member.user(), "closing with {code}: {error}");
                 close(socket, code, reason).await;
-            } else {
-                tracing::debug!(user = member.user(), "connection failed: {error}");
+                return Flow::Linger;
             }
+            tracing::debug!(user = member.user(), "connection failed: {error}");
             return Flow::Stop;
         }
         None => return Flow::Stop,
@@ -149,6 +161,24 @@ async fn close(socket: &mut WebSocket, code: u16, reason: String) {
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
+
+// ANCHOR: linger
+/// Holds the connection of a client that broke a rule open for [`LINGER`] after its close
+/// frame, then drops it.
+///
+/// The client may still be sending the rest of what broke the rule (most of a message too
+/// big, say), and tungstenite stopped reading at the frame's header. Closing a socket
+/// with unread bytes in it makes the operating system reset the connection, and a client
+/// whose write fails with that reset may give up before it reads our close frame: it
+/// reports 1006 (gone without a close frame) instead of the code we sent. Waiting gives
+/// its write time to land in the socket buffers and our close frame time to be read.
+/// Better would be to read and throw away what it still sends, as step 3 does, but axum
+/// gives us no way to read past the frame tungstenite refused.
+async fn linger(socket: WebSocket) {
+    tokio::time::sleep(LINGER).await;
+    drop(socket);
+}
+// ANCHOR_END: linger
 
 // ANCHOR: close-for
 /// The close frame owed to a client whose frame tungstenite refused, if any: 1009 for a

@@ -22,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("could not listen on {}", config.addr))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
+    // Printed, not logged: PROTOCOL.md promises this line, and people, scripts and tests
+    // wait for it to learn the port, so no RUST_LOG setting may hide it.
+    println!("listening on http://{}", listener.local_addr()?);
     step_4::serve(listener).await
 }
 // ANCHOR_END: main

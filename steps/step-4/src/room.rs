@@ -14,10 +14,21 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::protocol::ServerFrame;
 
+// ANCHOR: capacity
 /// How many frames the room keeps for a member that has not read them yet. A member that
 /// falls further behind is disconnected with close code 1013 (see `connection`); step 6
 /// replaces this one shared limit with a queue per member.
-pub const ROOM_CAPACITY: usize = 128;
+///
+/// Why 1024: members who read as fast as they can still fall behind for a moment when
+/// many frames are published at once, because on a busy machine their tasks wait their
+/// turn. Two hundred people connecting together is such a burst (a `joined` frame each),
+/// and so are two hundred leaving, or a paste of many lines; the channel must hold the
+/// burst until every task has caught up. With 128, a burst of 200 arrivals dropped most
+/// of the crowd, and each drop sent a `left` frame that made the burst worse. A frame is
+/// dropped once everyone has it, so the memory this costs is only what the members who
+/// are behind have not read yet.
+pub const ROOM_CAPACITY: usize = 1024;
+// ANCHOR_END: capacity
 
 /// A number the room gives each member. Names may repeat in this step (nothing checks),
 /// ids never do, so "not about yourself" compares ids.

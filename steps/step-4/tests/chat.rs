@@ -397,7 +397,7 @@ async fn a_member_that_falls_behind_is_closed_with_1013() {
     // channel can hold between them. alice waits for each of her own copies, so when
     // the loop ends, every message has been published.
     let text = "名".repeat(4000);
-    for _ in 0..2000 {
+    for _ in 0..3000 {
         alice.send_json(&say(&text)).await;
         alice.recv_text().await;
     }

@@ -1,6 +1,8 @@
 //! One WebSocket connection, from the upgrade to the end: forward `welcome`, then wait
 //! for whichever comes first, a frame from the client or a frame from the room.
 
+use std::time::Duration;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::SinkExt;
 use tokio::sync::broadcast::error::RecvError;
@@ -16,10 +18,17 @@ use crate::web::MAX_MESSAGE_BYTES;
 /// keep up with its room. axum names the codes it knows; this one it calls `AGAIN`.
 const COULD_NOT_KEEP_UP: u16 = close_code::AGAIN;
 
+/// How long a connection closed for breaking a rule stays open after its close frame:
+/// see [`linger`].
+const LINGER: Duration = Duration::from_secs(1);
+
 /// Whether the connection goes on after handling one event.
 enum Flow {
     Continue,
     Stop,
+    /// Stop, but keep the socket open for [`LINGER`] first: the client broke a rule and
+    /// was sent a close frame that it may not have read yet.
+    Linger,
 }
 
 // ANCHOR: handle
@@ -34,7 +43,7 @@ pub async fn handle(mut socket: WebSocket, mut member: Member) {
         return;
     }
 
-    loop {
+    let ending = loop {
         // Both futures are cancel-safe: whichever loses the race is dropped and created
         // again on the next turn, and neither loses a frame by being dropped (the
         // positions live in `socket` and `member`, not in the futures).
@@ -42,11 +51,15 @@ pub async fn handle(mut socket: WebSocket, mut member: Member) {
             incoming = socket.recv() => from_client(&mut socket, &mut member, incoming).await,
             outgoing = member.recv() => to_client(&mut socket, outgoing).await,
         };
-        if let Flow::Stop = flow {
-            break;
+        if !matches!(flow, Flow::Continue) {
+            break flow;
         }
+    };
+    // Dropping `member` tells the others `left`: now, even if the socket lingers.
+    drop(member);
+    if let Flow::Linger = ending {
+        linger(socket).await;
     }
-    // `member` is dropped here, which tells the others `left`.
 }
 // ANCHOR_END: handle
 
@@ -64,9 +77,9 @@ async fn from_client(
             if let Some((code, reason)) = close_for(&error) {
                 tracing::warn!(user = member.user(), "closing with {code}: {error}");
                 close(socket, code, reason).await;
-            } else {
-                tracing::debug!(user = member.user(), "connection failed: {error}");
+                return Flow::Linger;
             }
+            tracing::debug!(user = member.user(), "connection failed: {error}");
             return Flow::Stop;
         }
         None => return Flow::Stop,
@@ -154,6 +167,22 @@ async fn close(socket: &mut WebSocket, code: u16, reason: String) {
         reason: reason.into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Holds the connection of a client that broke a rule open for [`LINGER`] after its close
+/// frame, then drops it.
+///
+/// The client may still be sending the rest of what broke the rule (most of a message too
+/// big, say), and tungstenite stopped reading at the frame's header. Closing a socket
+/// with unread bytes in it makes the operating system reset the connection, and a client
+/// whose write fails with that reset may give up before it reads our close frame: it
+/// reports 1006 (gone without a close frame) instead of the code we sent. Waiting gives
+/// its write time to land in the socket buffers and our close frame time to be read.
+/// Better would be to read and throw away what it still sends, as step 3 does, but axum
+/// gives us no way to read past the frame tungstenite refused.
+async fn linger(socket: WebSocket) {
+    tokio::time::sleep(LINGER).await;
+    drop(socket);
 }
 
 /// The close frame owed to a client whose frame tungstenite refused, if any: 1009 for a

@@ -16,7 +16,17 @@ use crate::protocol::ServerFrame;
 /// How many frames a room keeps for a member that has not read them yet. A member that
 /// falls further behind is disconnected with close code 1013 (see `connection`); step 6
 /// replaces this one shared limit with a queue per member.
-pub const ROOM_CAPACITY: usize = 128;
+///
+/// Why 1024: members who read as fast as they can still fall behind for a moment when
+/// many frames are published at once, because on a busy machine their tasks wait their
+/// turn. Two hundred people joining a room together is such a burst (a `welcome` and a
+/// `joined` frame each), and so are two hundred leaving, or a paste of many lines; the
+/// channel must hold the burst until every task has caught up. With 128, a burst of 200
+/// arrivals dropped most of the crowd, and each drop sent a `left` frame that made the
+/// burst worse. A frame is dropped once everyone has it, so the memory this costs is the
+/// channel's slots (a few dozen bytes each, allocated when the room opens) and what the
+/// members who are behind have not read yet.
+pub const ROOM_CAPACITY: usize = 1024;
 
 /// A number the hub gives each membership. Frames are addressed by it rather than by
 /// name: a name can leave a room and come back on another connection, an id never
