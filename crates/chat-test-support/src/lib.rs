@@ -60,10 +60,21 @@ impl ServerProcess {
     /// Starts `binary` (use `env!("CARGO_BIN_EXE_step-N")`) with `--addr 127.0.0.1:0` and
     /// `extra_args`, and returns once it has printed `listening on SCHEME://HOST:PORT`.
     pub async fn start(binary: &str, extra_args: &[&str]) -> ServerProcess {
+        ServerProcess::start_with_env(binary, extra_args, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with extra environment variables (e.g. the `CHAT_*`
+    /// equivalents of the flags).
+    pub async fn start_with_env(
+        binary: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(["--addr", "127.0.0.1:0"])
             .args(extra_args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
