@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 /// The steps that serve a web page at `/`. A new step with a page is added here, and its
 /// chapter shows `images/step-N.png`.
-const STEPS_WITH_A_PAGE: &[u32] = &[4, 5, 6, 7];
+const STEPS_WITH_A_PAGE: &[u32] = &[4, 5, 6, 7, 8];
 
 #[derive(Parser, Debug)]
 #[command(about = "Screenshots each step's web page in a realistic state, for the book")]
