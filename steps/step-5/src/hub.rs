@@ -6,11 +6,15 @@
 //! checks. This file adds what the server needs on top: subscribing, `welcome`,
 //! `joined` and `left`, all published from inside the registry's critical sections.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::protocol::ServerFrame;
 use crate::registry::{self, NameTaken, Registry};
@@ -66,6 +70,7 @@ impl Hub {
             hub: Arc::clone(self),
             room: entered,
             receiver,
+            earlier: VecDeque::new(),
         })
     }
     // ANCHOR_END: join
@@ -97,6 +102,9 @@ pub struct Member {
     room: Arc<registry::Room<Channel>>,
     /// This member's view of the room's channel: every frame published since it joined.
     receiver: broadcast::Receiver<Broadcast>,
+    /// Frames from rooms this connection left with a `join`, published for it before
+    /// it left and not read yet. They go out before anything from the current room.
+    earlier: VecDeque<Result<Utf8Bytes, RecvError>>,
 }
 
 impl Member {
@@ -119,6 +127,9 @@ impl Member {
     /// Cancel-safe: `select!` may drop this future and call it again without losing a
     /// frame, because the position in the channel lives in `receiver`, not in the future.
     pub async fn recv(&mut self) -> Result<Utf8Bytes, RecvError> {
+        if let Some(earlier) = self.earlier.pop_front() {
+            return earlier;
+        }
         loop {
             let broadcast = self.receiver.recv().await?;
             if broadcast.is_for(self.id) {
@@ -154,8 +165,31 @@ impl Member {
             return Ok(());
         }
         let moved = self.hub.join(room, &self.user)?;
-        // Assigning drops the old membership, which leaves the old room.
+        // What the old room published for us before we left is still ours: our own
+        // last message there, say, or the `welcome` of an earlier `join`. Its receiver
+        // is kept aside; assigning then drops the old membership, which leaves the room.
+        let id = self.id;
+        let mut earlier = std::mem::take(&mut self.earlier);
+        let fresh = self.receiver.resubscribe();
+        let mut left_behind = std::mem::replace(&mut self.receiver, fresh);
         *self = moved;
+        // Nothing more arrives in `left_behind` once we are out, so this ends.
+        loop {
+            match left_behind.try_recv() {
+                Ok(broadcast) if broadcast.is_for(id) => {
+                    earlier.push_back(Ok(broadcast.json().clone()));
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(missed)) => {
+                    // Behind in the old room already: `recv` reports it, and the
+                    // connection is closed as for any lag.
+                    earlier.push_back(Err(RecvError::Lagged(missed)));
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        self.earlier = earlier;
         Ok(())
     }
 

@@ -338,3 +338,35 @@ async fn switching_away_and_back_keeps_each_room_s_ids() {
         json!([{"room": "general", "members": 2}])
     );
 }
+
+/// Leaving a room loses nothing the client was owed there. Messages and joins sent back
+/// to back come back each in its place: the client's own copy of a message before the
+/// `welcome` of the `join` that followed it, and one `welcome` for every `join`.
+#[tokio::test]
+async fn back_to_back_joins_lose_nothing_owed_in_the_room_left() {
+    let server = start().await;
+    let mut juggler = enter(&server, "juggler", "ra", &["juggler"]).await;
+    let mut expected = Vec::new();
+    for round in 0..10 {
+        for room in ["rb", "ra"] {
+            let text = format!("round {round}, then off to {room}");
+            juggler.send_json(&say(&text)).await;
+            juggler.send_json(&join(room)).await;
+            expected.push(format!("message: {text}"));
+            expected.push(format!("welcome: {room}"));
+        }
+    }
+    let mut received = Vec::new();
+    for _ in 0..expected.len() {
+        let frame = juggler.recv_json().await;
+        received.push(match frame["type"].as_str() {
+            Some("message") => format!("message: {}", frame["text"].as_str().unwrap()),
+            Some("welcome") => {
+                assert_eq!(frame["members"], json!(["juggler"]), "{frame}");
+                format!("welcome: {}", frame["room"].as_str().unwrap())
+            }
+            _ => format!("unexpected: {frame}"),
+        });
+    }
+    assert_eq!(received, expected);
+}
