@@ -58,24 +58,29 @@ pub struct Limits {
     pub outbox: OutboxLimits,
 }
 
-/// What share of "every frame as large as a client may send" an outbox may hold in
-/// bytes: a quarter.
-const OUTBOX_SHARE_OF_LARGEST: usize = 4;
+/// What a `message` frame adds around its text: the type, id, room, user and ts fields,
+/// under 300 bytes even with the longest names. No frame a client can cause is larger
+/// than `--max-message-bytes` plus this.
+pub const MESSAGE_ENVELOPE_BYTES: usize = 512;
 
 impl Config {
-    /// The outbox is bounded twice. `--queue-capacity` frames bound the number; the bytes
-    /// are bounded at a quarter of what that many of the largest messages would take, so
-    /// 1 MiB with the defaults (256 × 16 KiB / 4). Ordinary chat, a few hundred bytes a
-    /// frame, never comes near the byte bound: 256 such frames take well under 256 KiB.
-    /// It is there for the worst case, a client falling behind a room of people
-    /// pasting 16 KiB walls of text, which would otherwise hold 4 MiB per client.
+    /// The outbox is bounded twice. `--queue-capacity` counts frames, as PROTOCOL.md
+    /// says, whatever their size. The bytes are bounded at what that many of the largest
+    /// frames a client can cause would take (256 × (16 KiB + 512 B), a little over 4 MiB,
+    /// with the defaults), so the byte bound never refuses a frame the count would take;
+    /// it bounds the server's own frames, which have no size limit (a `welcome` listing
+    /// a huge room). It is an upper bound on what one client can hold on to, not on what
+    /// it costs: frames are shared, so a wall of text waiting in a hundred outboxes is in
+    /// memory once.
     pub fn limits(&self) -> Limits {
-        let largest = self.queue_capacity.saturating_mul(self.max_message_bytes);
+        let largest_frame = self
+            .max_message_bytes
+            .saturating_add(MESSAGE_ENVELOPE_BYTES);
         Limits {
             max_message_bytes: self.max_message_bytes,
             outbox: OutboxLimits {
                 frames: self.queue_capacity,
-                bytes: (largest / OUTBOX_SHARE_OF_LARGEST).max(1),
+                bytes: self.queue_capacity.saturating_mul(largest_frame),
             },
         }
     }
@@ -87,9 +92,12 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::name::{MAX_NAME_CHARS, MAX_ROOM_CHARS};
+    use crate::outbox::Queue;
+    use crate::protocol::{MAX_TEXT_CHARS, ServerFrame};
 
     #[test]
-    fn the_defaults_give_a_one_mebibyte_outbox_of_256_frames() {
+    fn the_defaults_give_an_outbox_of_256_of_the_largest_frames() {
         let config = Config::try_parse_from(["step-6"]).unwrap();
         assert_eq!(
             config.limits(),
@@ -97,9 +105,41 @@ mod tests {
                 max_message_bytes: 16384,
                 outbox: OutboxLimits {
                     frames: 256,
-                    bytes: 1 << 20
+                    bytes: 256 * (16384 + 512)
                 },
             }
+        );
+    }
+
+    /// `--queue-capacity` counts messages, however large: a client that fell behind by
+    /// that many of the largest messages anyone can send is not yet too slow.
+    #[test]
+    fn an_outbox_takes_queue_capacity_of_the_largest_messages() {
+        let config = Config::try_parse_from(["step-6", "--queue-capacity", "16"]).unwrap();
+        // 4000 characters of 4 bytes each, from a name of 32 such letters, in a room
+        // with the longest name: the largest `message` frame there can be.
+        let text = "😀".repeat(MAX_TEXT_CHARS);
+        let incoming = format!(r#"{{"type":"message","text":"{text}"}}"#);
+        assert!(incoming.len() <= config.max_message_bytes);
+        let user = "𝒜".repeat(MAX_NAME_CHARS);
+        let room = "r".repeat(MAX_ROOM_CHARS);
+        let frame = ServerFrame::Message {
+            id: u64::MAX,
+            room: &room,
+            user: &user,
+            text: &text,
+            ts: u64::MAX,
+        }
+        .to_json();
+        assert!(frame.len() <= config.max_message_bytes + MESSAGE_ENVELOPE_BYTES);
+
+        let mut queue = Queue::new(config.limits().outbox);
+        for _ in 0..16 {
+            queue.push(frame.as_str().into()).unwrap();
+        }
+        assert!(
+            queue.push(frame.as_str().into()).is_err(),
+            "the 17th is one too many"
         );
     }
 
