@@ -36,6 +36,7 @@ pub async fn handle(socket: WebSocket, mut member: Member) {
     ));
     // Whatever ends this task, a panic included, the writer is told to stop.
     let close_on_exit = CloseOnDrop(Arc::clone(&outbox));
+    let mut turns = Turns::default();
 
     loop {
         // Both futures are cancel-safe: whichever loses the race is dropped and created
@@ -48,7 +49,9 @@ pub async fn handle(socket: WebSocket, mut member: Member) {
             // The member was dropped as too slow, the writer failed, or the reader
             // itself closed the outbox (below): the connection is over.
             _ = outbox.closed() => Flow::Stop,
-            incoming = next_from_client(&outbox, &mut stream) => from_client(&mut member, incoming),
+            incoming = next_from_client(&outbox, &mut stream, &mut turns) => {
+                from_client(&mut member, incoming)
+            }
         };
         if let Flow::Stop = flow {
             break;
@@ -76,17 +79,48 @@ pub async fn handle(socket: WebSocket, mut member: Member) {
 async fn next_from_client(
     outbox: &Outbox,
     stream: &mut SplitStream<WebSocket>,
+    turns: &mut Turns,
 ) -> Option<Result<Message, axum::Error>> {
-    // Take turns. The frame handled last woke the writers of everyone it went to; they
-    // run before this client's next frame is read. Without this, a reader whose own
-    // writer happened to run first could publish a whole burst while the other writers
-    // were still waiting for a turn on the same core, and their outboxes, not their
-    // clients, would overflow: that dropped 96 of 100 clients in loadgen's S2b.
-    tokio::task::yield_now().await;
+    turns.take_one().await;
     outbox.wait_for_room().await;
     stream.next().await
 }
 // ANCHOR_END: pacing
+
+// ANCHOR: turns
+/// How many frames a reader handles in a row before it lets the other tasks run.
+const FRAMES_PER_TURN: u32 = 8;
+
+/// Makes a reader take turns with the writers of its room. Every frame it publishes
+/// wakes the writer of every member; after [`FRAMES_PER_TURN`] frames the reader
+/// yields, and those writers run before it reads again.
+///
+/// Why turns at all: a reader whose own writer happened to run first could otherwise
+/// read and publish a whole burst while the other writers were still waiting for the
+/// same core, and their outboxes, not their clients, would overflow. That dropped 96
+/// of 100 clients in loadgen's S2b. With turns, one turn of every talker adds at most
+/// `FRAMES_PER_TURN` frames per talker to an outbox before its writer runs.
+///
+/// Why eight frames and not one: a writer's turn ends in one write to its socket, and
+/// that system call costs about the same for one frame as for eight. Yielding after
+/// every frame kept the batches small; see the performance chapter for what it cost.
+#[derive(Default)]
+struct Turns {
+    frames: u32,
+}
+
+impl Turns {
+    /// Counts the frame about to be read, yielding first if this turn is used up.
+    /// Cancel-safe: a read that never happens only ends the turn one frame early.
+    async fn take_one(&mut self) {
+        if self.frames == FRAMES_PER_TURN {
+            self.frames = 0;
+            tokio::task::yield_now().await;
+        }
+        self.frames += 1;
+    }
+}
+// ANCHOR_END: turns
 
 /// Closes the outbox when dropped (a no-op if it is closed already).
 struct CloseOnDrop(Arc<Outbox>);

@@ -24,9 +24,10 @@ use crate::registry::NameTaken;
 /// tungstenite's read buffer, per connection. It is allocated at the upgrade and filled
 /// with zeros on the first read, so all of it is resident memory from then on. With the
 /// default, 128 KiB (and the default write buffer below), 2000 idle connections cost
-/// 146 KiB each; with these two constants, 17 KiB. Chat frames are a few hundred bytes,
-/// and a larger message is simply read in several turns.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// 146 KiB each; with these two constants, about 15 KiB (with 4 KiB to read, 18 KiB).
+/// A chat frame is a few hundred bytes at most; a larger message is simply read in
+/// several turns, a system call per KiB for a message that is rare anyway.
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// How many bytes tungstenite collects before it writes to the socket by itself. The
 /// writer flushes after every batch anyway, so this only splits a big batch into

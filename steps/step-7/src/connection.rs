@@ -53,6 +53,7 @@ pub async fn handle(socket: WebSocket, mut member: Member, times: HeartbeatTimes
     // One timer for the life of the connection, moved as the heartbeat says.
     let timer = sleep_until(heartbeat.deadline());
     tokio::pin!(timer);
+    let mut turns = Turns::default();
 
     loop {
         // Both futures are cancel-safe: whichever loses the race is dropped and created
@@ -66,10 +67,11 @@ pub async fn handle(socket: WebSocket, mut member: Member, times: HeartbeatTimes
             // The member was dropped as too slow, the writer failed, or the reader
             // itself closed the outbox (below): the connection is over.
             _ = outbox.closed() => Flow::Stop,
-            event = next_event(&outbox, &mut stream, &mut heartbeat, timer.as_mut()) => match event {
-                Event::FromClient(incoming) => from_client(&mut member, incoming),
-                Event::Heartbeat(action) => on_heartbeat(&member, action, times),
-            },
+            event = next_event(&outbox, &mut stream, &mut heartbeat, timer.as_mut(), &mut turns)
+                => match event {
+                    Event::FromClient(incoming) => from_client(&mut member, incoming),
+                    Event::Heartbeat(action) => on_heartbeat(&member, action, times),
+                },
         };
         if let Flow::Stop = flow {
             break;
@@ -104,13 +106,9 @@ async fn next_event(
     stream: &mut SplitStream<WebSocket>,
     heartbeat: &mut Heartbeat,
     mut timer: Pin<&mut Sleep>,
+    turns: &mut Turns,
 ) -> Event {
-    // Take turns. The frame handled last woke the writers of everyone it went to; they
-    // run before this client's next frame is read. Without this, a reader whose own
-    // writer happened to run first could publish a whole burst while the other writers
-    // were still waiting for a turn on the same core, and their outboxes, not their
-    // clients, would overflow: that dropped 96 of 100 clients in loadgen's S2b.
-    tokio::task::yield_now().await;
+    turns.take_one().await;
     if !outbox.has_room() {
         outbox.wait_for_room().await;
         heartbeat.on_resume(Instant::now());
@@ -158,6 +156,41 @@ fn on_heartbeat(member: &Member, action: Action, times: HeartbeatTimes) -> Flow 
     }
 }
 // ANCHOR_END: on_heartbeat
+
+// ANCHOR: turns
+/// How many frames a reader handles in a row before it lets the other tasks run.
+const FRAMES_PER_TURN: u32 = 8;
+
+/// Makes a reader take turns with the writers of its room. Every frame it publishes
+/// wakes the writer of every member; after [`FRAMES_PER_TURN`] frames the reader
+/// yields, and those writers run before it reads again.
+///
+/// Why turns at all: a reader whose own writer happened to run first could otherwise
+/// read and publish a whole burst while the other writers were still waiting for the
+/// same core, and their outboxes, not their clients, would overflow. That dropped 96
+/// of 100 clients in loadgen's S2b. With turns, one turn of every talker adds at most
+/// `FRAMES_PER_TURN` frames per talker to an outbox before its writer runs.
+///
+/// Why eight frames and not one: a writer's turn ends in one write to its socket, and
+/// that system call costs about the same for one frame as for eight. Yielding after
+/// every frame kept the batches small; see the performance chapter for what it cost.
+#[derive(Default)]
+struct Turns {
+    frames: u32,
+}
+
+impl Turns {
+    /// Counts the frame about to be read, yielding first if this turn is used up.
+    /// Cancel-safe: a read that never happens only ends the turn one frame early.
+    async fn take_one(&mut self) {
+        if self.frames == FRAMES_PER_TURN {
+            self.frames = 0;
+            tokio::task::yield_now().await;
+        }
+        self.frames += 1;
+    }
+}
+// ANCHOR_END: turns
 
 /// Closes the outbox when dropped (a no-op if it is closed already).
 struct CloseOnDrop(Arc<Outbox>);
