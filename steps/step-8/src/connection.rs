@@ -194,7 +194,6 @@ fn on_heartbeat(member: &Member, action: Action, times: HeartbeatTimes) -> Flow 
     }
 }
 
-// ANCHOR: turns
 /// How many frames a reader handles in a row before it lets the other tasks run.
 const FRAMES_PER_TURN: u32 = 8;
 
@@ -227,7 +226,6 @@ impl Turns {
         self.frames += 1;
     }
 }
-// ANCHOR_END: turns
 
 /// Closes the outbox when dropped (a no-op if it is closed already).
 struct CloseOnDrop(Arc<Outbox>);
