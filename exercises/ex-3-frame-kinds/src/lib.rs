@@ -142,7 +142,7 @@ async fn handle(stream: TcpStream, id: u64, room: broadcast::Sender<Broadcast>) 
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    let notice = format!("* you missed {missed} messages");
+                    let notice = format!("* you missed {missed} message{}", if missed == 1 { "" } else { "s" });
                     if writer.send(Message::text(notice)).await.is_err() {
                         break;
                     }

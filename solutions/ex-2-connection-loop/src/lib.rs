@@ -96,7 +96,7 @@ pub async fn relay(
                 Ok(Broadcast { from, .. }) if from == id => {}
                 Ok(Broadcast { line, .. }) => writer.write_all(format!("{line}\n").as_bytes()).await?,
                 Err(RecvError::Lagged(missed)) => {
-                    let notice = format!("* you missed {missed} messages\n");
+                    let notice = format!("* you missed {missed} message{}\n", if missed == 1 { "" } else { "s" });
                     writer.write_all(notice.as_bytes()).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
