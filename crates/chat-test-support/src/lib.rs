@@ -7,6 +7,11 @@
 //!   protocol.
 //! - [`http_get`] is a deliberately tiny HTTP/1.1 client, enough for `/`, `/healthz` and the
 //!   JSON API, so the tests do not pull in a second HTTP stack.
+//! - [`raw`] speaks WebSocket over a bare TCP socket, for clients no library would be
+//!   (one that never reads, or never answers a ping); [`split`] gives a WebSocket client
+//!   in two halves, for one task that talks while another listens.
+//! - [`refused_at_startup`] runs a binary that must refuse its configuration, and
+//!   [`assert_help_mentions`] checks what its `--help` says.
 //! - [`browser`] drives a real headless Chromium through chromedriver for the web client's
 //!   tests and the book's screenshots; without Chromium those tests skip visibly.
 //!
@@ -30,6 +35,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 pub use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
+pub mod raw;
+pub mod split;
+
+pub use raw::{never_reading_client, raw_client, read_raw_frame};
+pub use split::{next_json, split_client};
 
 /// How long any single wait in a test may take before the test fails. Generous, because
 /// CI machines are slow and shared; a healthy server answers in milliseconds.
@@ -151,6 +161,50 @@ impl ServerProcess {
             .await
             .expect("wait for server");
         status.code()
+    }
+}
+
+/// Runs `binary` with `--addr 127.0.0.1:0`, `args` and `env`, expects it to refuse to
+/// start, and returns what it printed on stderr.
+pub async fn refused_at_startup(binary: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let run = Command::new(binary)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    let output = within("the server to refuse to start", run)
+        .await
+        .expect("run the server");
+    assert!(!output.status.success(), "it started with {args:?} {env:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sets one setting to `value` twice, first as `flag` and then as the environment
+/// `variable`, expects `binary` to refuse to start both times, and returns what it
+/// printed on stderr each time: a setting must be checked whichever way it comes.
+pub async fn refused_from_flag_and_environment(
+    binary: &str,
+    flag: &str,
+    variable: &str,
+    value: &str,
+) -> [String; 2] {
+    [
+        refused_at_startup(binary, &[flag, value], &[]).await,
+        refused_at_startup(binary, &[], &[(variable, value)]).await,
+    ]
+}
+
+/// Runs `binary --help` and fails the test unless its output names every one of
+/// `expected` (flags, their variables, their defaults).
+pub async fn assert_help_mentions(binary: &str, expected: &[&str]) {
+    let help = within("--help", Command::new(binary).arg("--help").output())
+        .await
+        .expect("run --help");
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for expected in expected {
+        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
     }
 }
 

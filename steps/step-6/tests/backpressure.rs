@@ -8,16 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chat_test_support::{ServerProcess, WsClient, within};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use chat_test_support::{
+    ServerProcess, WsClient, assert_help_mentions, never_reading_client, next_json, read_raw_frame,
+    refused_at_startup, refused_from_flag_and_environment, split_client, within,
+};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::Command;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_step-6");
@@ -42,39 +40,20 @@ fn say(text: &str) -> Value {
     json!({"type": "message", "text": text})
 }
 
-/// Runs the server with `args` and `env`, expects it to refuse to start, and returns
-/// what it printed on stderr.
-async fn refused_at_startup(args: &[&str], env: &[(&str, &str)]) -> String {
-    let run = Command::new(BINARY)
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output();
-    let output = within("the server to refuse to start", run)
-        .await
-        .expect("run the server");
-    assert!(!output.status.success(), "it started with {args:?} {env:?}");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 #[tokio::test]
 async fn help_names_both_limits_with_their_defaults_and_variables() {
-    let help = within("--help", Command::new(BINARY).arg("--help").output())
-        .await
-        .expect("run --help");
-    assert!(help.status.success());
-    let help = String::from_utf8_lossy(&help.stdout);
-    for expected in [
-        "--max-message-bytes",
-        "CHAT_MAX_MESSAGE_BYTES",
-        "16384",
-        "--queue-capacity",
-        "CHAT_QUEUE_CAPACITY",
-        "256",
-    ] {
-        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
-    }
+    assert_help_mentions(
+        BINARY,
+        &[
+            "--max-message-bytes",
+            "CHAT_MAX_MESSAGE_BYTES",
+            "16384",
+            "--queue-capacity",
+            "CHAT_QUEUE_CAPACITY",
+            "256",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -83,16 +62,14 @@ async fn a_limit_of_zero_is_refused_at_startup_from_a_flag_or_the_environment() 
         ("--max-message-bytes", "CHAT_MAX_MESSAGE_BYTES"),
         ("--queue-capacity", "CHAT_QUEUE_CAPACITY"),
     ] {
-        let from_flag = refused_at_startup(&[flag, "0"], &[]).await;
-        let from_environment = refused_at_startup(&[], &[(variable, "0")]).await;
-        for stderr in [from_flag, from_environment] {
+        for stderr in refused_from_flag_and_environment(BINARY, flag, variable, "0").await {
             assert!(
                 stderr.contains(flag) && stderr.contains("at least 1"),
                 "{stderr}"
             );
         }
     }
-    let stderr = refused_at_startup(&["--queue-capacity", "lots"], &[]).await;
+    let stderr = refused_at_startup(BINARY, &["--queue-capacity", "lots"], &[]).await;
     assert!(stderr.contains("whole number"), "{stderr}");
 }
 
@@ -124,55 +101,6 @@ async fn a_frame_over_a_custom_max_message_bytes_closes_with_1009() {
         bob.recv_json().await,
         json!({"type": "left", "room": "general", "user": "alice"})
     );
-}
-
-/// Completes a WebSocket handshake as `user` in `room` over a socket with a small
-/// receive buffer, and returns it, reading nothing more: the client of a frozen browser
-/// tab, or of a phone whose network vanished without TCP noticing yet.
-async fn never_reading_client(server: &ServerProcess, user: &str, room: &str) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    // Small, so that it is the server, not this process's kernel, that ends up holding
-    // what cannot be delivered.
-    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
-    let mut stream = within("a TCP connection", socket.connect(server.addr()))
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET /ws?user={user}&room={room} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let head = within("the 101 answer", async {
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(stream.read_u8().await.expect("response byte"));
-        }
-        head
-    })
-    .await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    stream
-}
-
-/// Reads one unmasked frame sent by the server: its opcode and payload. `None` once the
-/// connection has ended.
-async fn read_raw_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).await.ok()?;
-    let len = match head[1] & 0x7f {
-        126 => stream.read_u16().await.ok()? as usize,
-        127 => stream.read_u64().await.ok()? as usize,
-        short => short as usize,
-    };
-    let mut payload = vec![0; len];
-    stream.read_exact(&mut payload).await.ok()?;
-    Some((head[0] & 0x0f, payload))
 }
 
 /// The server's resident memory in bytes, from `/proc` (Linux only).
@@ -305,45 +233,6 @@ async fn a_client_that_never_reads_is_dropped_alone_while_the_others_chat() {
         let grew = peak.saturating_sub(before);
         assert!(grew < 16 << 20, "the server grew by {grew} bytes");
     }
-}
-
-type Socket = WebSocketStream<TcpStream>;
-
-/// A WebSocket client whose halves can be used from two tasks, over a socket with a
-/// small receive buffer; its `welcome` is read already.
-async fn split_client(
-    server: &ServerProcess,
-    user: &str,
-) -> (SplitSink<Socket, Message>, SplitStream<Socket>) {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
-    let stream = within("a TCP connection", socket.connect(server.addr()))
-        .await
-        .expect("connect");
-    let url = server.ws_url(&format!("/ws?user={user}"));
-    let (socket, _) = within(
-        "a WebSocket handshake",
-        tokio_tungstenite::client_async(url, stream),
-    )
-    .await
-    .expect("upgrade");
-    let (sink, mut stream) = socket.split();
-    assert_eq!(next_json(&mut stream).await["type"], "welcome");
-    (sink, stream)
-}
-
-/// The next text frame of `stream` as JSON; fails on anything else, a close included.
-async fn next_json(stream: &mut SplitStream<Socket>) -> Value {
-    within("a frame from the server", async {
-        loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chat_test_support::{Message, ServerProcess, WsClient, within};
+use chat_test_support::{Message, ServerProcess, WsClient, raw_client, read_raw_frame, within};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -451,51 +451,22 @@ async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
     assert_eq!(bob.recv_json().await["type"], "left");
 }
 
-/// Reads one unmasked frame sent by the server: its opcode and payload.
-async fn read_raw_frame(stream: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
-    use tokio::io::AsyncReadExt;
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).await.expect("frame header");
-    let len = match head[1] & 0x7f {
-        126 => stream.read_u16().await.expect("length") as usize,
-        127 => panic!("unexpectedly long frame"),
-        short => short as usize,
-    };
-    let mut payload = vec![0; len];
-    stream.read_exact(&mut payload).await.expect("payload");
-    (head[0] & 0x0f, payload)
-}
-
 #[tokio::test]
 async fn a_broken_websocket_rule_closes_with_1002() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = start().await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let request = format!(
-        "GET /ws?user=mallory HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    within("the 101 answer", async {
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(stream.read_u8().await.expect("response byte"));
-        }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-    })
-    .await;
-    let (opcode, _) = within("welcome", read_raw_frame(&mut stream)).await;
+    // `general` is where a connection without `room=` goes anyway.
+    let mut stream = raw_client(&server, "mallory", "general").await;
+    let (opcode, _) = within("welcome", read_raw_frame(&mut stream))
+        .await
+        .expect("welcome");
     assert_eq!(opcode, 0x1, "welcome is a text frame");
 
     // RFC 6455: every frame from a client must be masked. This one is not.
     stream.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
-    let (opcode, payload) = within("a close frame", read_raw_frame(&mut stream)).await;
+    let (opcode, payload) = within("a close frame", read_raw_frame(&mut stream))
+        .await
+        .expect("a close frame");
     assert_eq!(opcode, 0x8, "expected a close frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
 }

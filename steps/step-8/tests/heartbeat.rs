@@ -10,15 +10,15 @@
 
 use std::time::Duration;
 
-use chat_test_support::{ServerProcess, WsClient, within};
-use futures_util::stream::{SplitSink, SplitStream};
+use chat_test_support::{
+    ServerProcess, WsClient, assert_help_mentions, next_json, raw_client, read_raw_frame,
+    refused_from_flag_and_environment, split_client, within,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::Command;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_step-8");
@@ -47,54 +47,9 @@ async fn enter(server: &ServerProcess, user: &str, room: &str) -> WsClient {
     client
 }
 
-/// Completes a WebSocket handshake as `user` in `room` over raw TCP and returns the
-/// socket, which from then on does only what the test tells it: the client of a
-/// frozen process, or of a laptop whose lid was closed.
-async fn raw_client(server: &ServerProcess, user: &str, room: &str) -> TcpStream {
-    let mut stream = within("a TCP connection", TcpStream::connect(server.addr()))
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET /ws?user={user}&room={room} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        server.addr()
-    );
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let head = within("the 101 answer", async {
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(stream.read_u8().await.expect("response byte"));
-        }
-        head
-    })
-    .await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    stream
-}
-
 const TEXT: u8 = 0x1;
 const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
-
-/// Reads one (unmasked) frame sent by the server: its opcode and payload. `None` once
-/// the connection has ended.
-async fn read_raw_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).await.ok()?;
-    let len = match head[1] & 0x7f {
-        126 => stream.read_u16().await.ok()? as usize,
-        127 => stream.read_u64().await.ok()? as usize,
-        short => short as usize,
-    };
-    let mut payload = vec![0; len];
-    stream.read_exact(&mut payload).await.ok()?;
-    Some((head[0] & 0x0f, payload))
-}
 
 /// Sends `text` as one masked text frame, as RFC 6455 asks of a client (shorter than
 /// 126 bytes, which is all these tests need).
@@ -108,39 +63,20 @@ async fn write_raw_text(stream: &mut TcpStream, text: &str) {
     stream.write_all(&frame).await.expect("write a frame");
 }
 
-/// Runs the server with `args` and `env`, expects it to refuse to start, and returns
-/// what it printed on stderr.
-async fn refused_at_startup(args: &[&str], env: &[(&str, &str)]) -> String {
-    let run = Command::new(BINARY)
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output();
-    let output = within("the server to refuse to start", run)
-        .await
-        .expect("run the server");
-    assert!(!output.status.success(), "it started with {args:?} {env:?}");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 #[tokio::test]
 async fn help_names_both_heartbeat_flags_with_their_defaults_and_variables() {
-    let help = within("--help", Command::new(BINARY).arg("--help").output())
-        .await
-        .expect("run --help");
-    assert!(help.status.success());
-    let help = String::from_utf8_lossy(&help.stdout);
-    for expected in [
-        "--ping-interval",
-        "CHAT_PING_INTERVAL",
-        "[default: 20s]",
-        "--pong-timeout",
-        "CHAT_PONG_TIMEOUT",
-        "[default: 10s]",
-    ] {
-        assert!(help.contains(expected), "no {expected:?} in:\n{help}");
-    }
+    assert_help_mentions(
+        BINARY,
+        &[
+            "--ping-interval",
+            "CHAT_PING_INTERVAL",
+            "[default: 20s]",
+            "--pong-timeout",
+            "CHAT_PONG_TIMEOUT",
+            "[default: 10s]",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -150,9 +86,7 @@ async fn a_zero_or_unitless_duration_is_refused_at_startup_from_a_flag_or_the_en
         ("--pong-timeout", "CHAT_PONG_TIMEOUT"),
     ] {
         for (value, expected) in [("0s", "longer than 0"), ("20", "a number and a unit")] {
-            let from_flag = refused_at_startup(&[flag, value], &[]).await;
-            let from_environment = refused_at_startup(&[], &[(variable, value)]).await;
-            for stderr in [from_flag, from_environment] {
+            for stderr in refused_from_flag_and_environment(BINARY, flag, variable, value).await {
                 assert!(
                     stderr.contains(flag) && stderr.contains(expected),
                     "{flag} {value}: {stderr}"
@@ -263,8 +197,6 @@ async fn the_heartbeat_durations_can_come_from_the_environment() {
     );
 }
 
-type Socket = WebSocketStream<TcpStream>;
-
 #[tokio::test]
 async fn a_healthy_idle_client_answers_the_pings_and_stays() {
     let server = ServerProcess::start(BINARY, SHORT).await;
@@ -344,44 +276,6 @@ async fn app_level_pings_alone_keep_a_client_that_never_answers_protocol_pings()
         pongs += 1;
     }
     assert!(pongs >= 10, "{pongs} pongs");
-}
-
-/// A WebSocket client whose halves can be used from two tasks, over a socket with a
-/// small receive buffer; its `welcome` is read already.
-async fn split_client(
-    server: &ServerProcess,
-    user: &str,
-) -> (SplitSink<Socket, Message>, SplitStream<Socket>) {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
-    let stream = within("a TCP connection", socket.connect(server.addr()))
-        .await
-        .expect("connect");
-    let url = server.ws_url(&format!("/ws?user={user}"));
-    let (socket, _) = within(
-        "a WebSocket handshake",
-        tokio_tungstenite::client_async(url, stream),
-    )
-    .await
-    .expect("upgrade");
-    let (sink, mut stream) = socket.split();
-    assert_eq!(next_json(&mut stream).await["type"], "welcome");
-    (sink, stream)
-}
-
-/// The next text frame of `stream` as JSON, answering pings on the way; fails on
-/// anything else, a close included.
-async fn next_json(stream: &mut SplitStream<Socket>) -> Value {
-    within("a frame from the server", async {
-        loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    })
-    .await
 }
 
 /// Step 6 stops reading a client whose own outbox is half full. That silence is the
