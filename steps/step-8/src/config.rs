@@ -143,9 +143,10 @@ pub const LINGER: Duration = Duration::from_secs(1);
 /// the 30 seconds Kubernetes gives a pod by default, and as long as `docker stop` waits.
 pub const DEFAULT_SHUTDOWN_GRACE: &str = "10s";
 
-/// How long a connection waits, at a shutdown, for the client to answer its 1001 with a
-/// close frame of its own, once the 1001 is written. A client that is still there
-/// answers within a round trip; one that is not must not hold the shutdown up for long.
+/// How long a connection waits, at a shutdown, for the client's next frame once its 1001
+/// is written (see `connection::finish_shutdown`). A client that keeps talking has not
+/// read the 1001 yet and is waited for; one quiet this long has nothing left unread on
+/// our side, so closing now loses nothing.
 pub const CLOSE_ANSWER: Duration = Duration::from_secs(1);
 // ANCHOR_END: shutdown-times
 

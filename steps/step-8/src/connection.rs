@@ -11,7 +11,7 @@ use axum::extract::ws::{Message, WebSocket, close_code};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, Sleep, sleep_until, timeout};
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError as WsProtocolError};
 
@@ -103,26 +103,40 @@ pub async fn handle(socket: WebSocket, mut member: Member, times: HeartbeatTimes
 /// client's system then throws them away unread. Waiting for the client's close frame
 /// is also simply the closing handshake of RFC 6455: whoever sends the first close frame
 /// waits for the answer before closing the TCP connection.
+///
+/// How long to wait for that answer is the question. The client answers only after it
+/// has read everything queued ahead of the 1001, which on a slow link or a busy machine
+/// takes far longer than a round trip. But while it has not read the 1001 it may still
+/// be talking, and once it has read it, it must stop (RFC 6455 allows only the answer).
+/// So a client that is still sending is waited for, up to `--shutdown-grace`; one that
+/// has been quiet for [`CLOSE_ANSWER`] after the 1001 was written is let go. By then
+/// everything it sent has been read, so closing the socket sends a polite FIN, not a
+/// reset, and whatever it has not read yet still reaches it.
 async fn finish_shutdown(stream: &mut SplitStream<WebSocket>, mut writer: JoinHandle<()>) {
-    let answer = async {
-        // What the client sends now is not taken: the room is sealed, and the client
-        // learns that its last words were not accepted from having no echo of them.
-        while let Some(Ok(message)) = stream.next().await {
-            if let Message::Close(_) = message {
-                break;
+    let mut writing = true;
+    loop {
+        // Created anew on every turn: a frame from the client starts the wait again.
+        let quiet = async {
+            if writing {
+                std::future::pending::<()>().await;
             }
+            sleep(CLOSE_ANSWER).await;
+        };
+        tokio::select! {
+            _ = &mut writer, if writing => writing = false,
+            frame = stream.next() => match frame {
+                // The answer, or the end of the connection.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                // Not taken: the room is sealed, and the client learns that its last
+                // words were not accepted from having no echo of them.
+                Some(Ok(_)) => {}
+            },
+            () = quiet => break,
         }
-    };
-    tokio::pin!(answer);
-    tokio::select! {
+    }
+    if writing {
         // The client closed first (or vanished): the writer's deadlines bound the rest.
-        () = &mut answer => {
-            let _ = writer.await;
-        }
-        // The 1001 is out (or could not be written): a moment for the answer.
-        _ = &mut writer => {
-            let _ = timeout(CLOSE_ANSWER, answer).await;
-        }
+        let _ = writer.await;
     }
 }
 // ANCHOR_END: finish_shutdown
