@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chat_test_support::{
     ServerProcess, Upgrade, WsClient, assert_help_mentions, http_get, never_reading_client,
-    read_raw_frame, refused_from_flag_and_environment, within,
+    read_raw_frame, refused_from_flag_and_environment, split_client, within,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -382,5 +382,48 @@ async fn a_second_signal_stops_the_wait_at_once() {
     send_signal(&server, libc::SIGINT);
     server.wait_for_line("SIGINT during the shutdown").await;
     // An hour of grace, and the server is gone within `wait_for_exit`'s few seconds.
+    assert_eq!(server.wait_for_exit().await, Some(0));
+}
+
+/// A client that is still talking after the server wrote its 1001 has not read the 1001
+/// yet: the server goes on reading (and dropping) what it says, for longer than
+/// `CLOSE_ANSWER`'s second of quiet, until the client answers. Closing the socket while
+/// it still talked would reset the connection, and the 1001 would be lost to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_talks_on_after_the_1001_is_waited_for_and_gets_it() {
+    // Longer than CLOSE_ANSWER, in steps shorter than it.
+    const TALKING: usize = 25;
+    const PAUSE: Duration = Duration::from_millis(100);
+    let mut server = start(&[]).await;
+    let (mut says, mut hears) = split_client(&server, "chatty").await;
+
+    send_signal(&server, libc::SIGTERM);
+    // chatty does not read: the 1001 waits, unread, in its socket.
+    for n in 0..TALKING {
+        let text = say(&format!("still talking {n}")).to_string();
+        within("a frame to be sent", says.send(Message::text(text)))
+            .await
+            .expect("the server is still reading");
+        tokio::time::sleep(PAUSE).await;
+    }
+    within(
+        "the close frame to be sent",
+        says.send(Message::Close(None)),
+    )
+    .await
+    .expect("the server is still reading");
+
+    // Now it reads: what it said after the seal gets no echo, and then comes the 1001.
+    let close = within("the server's close frame", async {
+        loop {
+            match hears.next().await {
+                Some(Ok(Message::Close(close))) => return close,
+                Some(Ok(_)) => continue,
+                other => panic!("expected the server's close frame, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_going_away("chatty", close);
     assert_eq!(server.wait_for_exit().await, Some(0));
 }
