@@ -11,6 +11,7 @@
 //!   generated diffs).
 //! - [`diffs`]: the `diffs` subcommand (step N-1 to step N, as unified diffs).
 //! - [`mdbook`]: the `build-check` subcommand (mdBook build with warnings as errors).
+//! - [`transcripts`]: the `transcripts` subcommand (shown program output, run again).
 //! - [`tree`]: the workspace layout: where the root is, which files count as project code.
 
 pub mod anchors;
@@ -18,6 +19,7 @@ pub mod check;
 pub mod diffs;
 pub mod links;
 pub mod mdbook;
+pub mod transcripts;
 pub mod tree;
 
 use std::fmt;

@@ -1,7 +1,8 @@
-//! `cargo run -p book-tools -- <check | diffs [--check] | build-check>`: see README.md.
+//! `cargo run -p book-tools -- <check | diffs [--check] | build-check | transcripts [--check]>`:
+//! see README.md.
 
 use anyhow::Result;
-use book_tools::{check, diffs, mdbook, tree};
+use book_tools::{check, diffs, mdbook, transcripts, tree};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,12 @@ enum Command {
     },
     /// Build the book with mdBook and fail on any ERROR or WARN it logs.
     BuildCheck,
+    /// Run every block marked `<!-- transcript -->` again and write what it prints now.
+    Transcripts {
+        /// Write nothing; fail if any block shows other output than its commands print.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,5 +95,36 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
             Ok(true)
         }
         Command::BuildCheck => mdbook::build_check(root),
+        Command::Transcripts { check } => {
+            let (found, problems) = transcripts::find(root)?;
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                return Ok(false);
+            }
+            let count = found.len();
+            let reruns = transcripts::rerun_all(root, found)?;
+            if *check {
+                let problems: Vec<_> = reruns.iter().flat_map(|r| r.problems()).collect();
+                if problems.is_empty() {
+                    println!("{count} transcripts print what the book shows");
+                    return Ok(true);
+                }
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                eprintln!("{}", transcripts::REGENERATE);
+                return Ok(false);
+            }
+            let changed = transcripts::rewrite(&reruns)?;
+            if changed.is_empty() {
+                println!("{count} transcripts print what the book shows");
+            }
+            for file in changed {
+                println!("rewrote transcripts in {file}");
+            }
+            Ok(true)
+        }
     }
 }
