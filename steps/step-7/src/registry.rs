@@ -2,9 +2,10 @@
 //! when its last member leaves, and holds a user name at most once.
 //!
 //! Nothing here knows about tokio, sockets or JSON. What a room holds besides its member
-//! list is a type parameter `T`: the room's broadcast channel in the server (see
-//! `hub.rs`), a plain value in the loom model (`tests/loom_registry.rs`), which compiles
-//! this very file against loom's `Mutex` and `Arc` through `crate::sync`.
+//! list is a type parameter `T`: in the server, the room's `Channel` (its members'
+//! outboxes and its message counter, see `room.rs`); in the loom model
+//! (`tests/loom_registry.rs`), which compiles this very file against loom's `Mutex` and
+//! `Arc` through `crate::sync`, a plain value.
 //!
 //! Two kinds of lock, and one rule. The registry's lock guards the map of rooms; each
 //! room's lock guards its members and its contents. **Whoever changes who is in a room
@@ -41,8 +42,8 @@ pub struct Room<T> {
 struct RoomState<T> {
     /// User names in the order they joined. No name appears twice.
     members: Vec<String>,
-    /// What the room holds besides its members: in the server, the broadcast channel
-    /// and the counter that numbers its messages.
+    /// What the room holds besides its members: in the server, the outboxes
+    /// of its audience and the counter that numbers its messages.
     contents: T,
 }
 

@@ -114,7 +114,8 @@ fn resident_bytes(pid: u32) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_dropped_alone_while_the_others_chat() {
     // 2500 messages of 12 KB: 30 MB said in `general`, many times what TCP's buffers
-    // and an outbox (1 MiB) can hold for a client that reads nothing.
+    // and an outbox (256 frames, here about 3 MB) can hold for a client that reads
+    // nothing.
     const FLOOD: usize = 2500;
     let mut server = start(&[]).await;
     let pid = server.pid();
