@@ -110,6 +110,14 @@ pub const DEFAULT_PONG_TIMEOUT: &str = "10s";
 /// writer is stuck on a batch, and this deadline runs instead.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a new connection has to send its first request's headers (see `listener`).
+///
+/// The heartbeat only starts once a connection is a WebSocket; before that, this is
+/// what frees the task and the socket of a client that connected and then sent nothing,
+/// or half a request. Ten seconds is ages for a request line and a few headers, even
+/// over a poor mobile link, and short enough that a pile of such connections drains.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long the close frame to a client that stopped answering pings may take to
 /// write. The client is presumed gone, so this is short: if the frame does not fit in
 /// the socket's buffer at once, the connection is dropped without it.

@@ -18,6 +18,8 @@
 //!   deadline.
 //! - [`config`]: the two new flags, which take durations, and every time limit of a
 //!   connection (the write deadline included) in one place.
+//! - [`listener`]: before the upgrade, a connection has `REQUEST_DEADLINE` to send its
+//!   request's headers, or it is answered `408` and closed.
 //! - [`protocol`]: the `ping` and `pong` frames.
 //! - [`web`]: hands each connection the heartbeat's durations.
 //! - `static/index.html`: the page pings the server, and reconnects when no answer
@@ -30,6 +32,7 @@ pub mod config;
 mod connection;
 pub mod heartbeat;
 pub mod hub;
+pub mod listener;
 pub mod name;
 pub mod outbox;
 pub mod protocol;
@@ -43,26 +46,17 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Limits;
 use crate::hub::Hub;
+use crate::listener::ChatListener;
 
 /// Serves HTTP and WebSocket clients forever. The hub starts empty: rooms appear as
 /// people join them. axum runs the accept loop and gives each connection a task of its
 /// own.
 pub async fn serve(listener: TcpListener, limits: Limits) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new(limits));
-    // Nagle's algorithm holds a small write back while an earlier one is unacknowledged,
-    // hoping to merge them; with the client delaying its acknowledgements, a chat message
-    // can wait tens of milliseconds for nothing. The writer already merges what is ready
-    // into one flush, so every flush should leave at once.
-    let listener = listener.tap_io(|socket| {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::warn!("could not turn off Nagle's algorithm: {error}");
-        }
-    });
-    axum::serve(listener, web::router(hub)).await?;
+    axum::serve(ChatListener::new(listener), web::router(hub)).await?;
     Ok(())
 }

@@ -19,6 +19,8 @@
 //!   connection until it ends.
 //! - [`config`]: the flag `--shutdown-grace`, and how long a client may take to answer
 //!   the 1001.
+//! - [`listener`]: a request still arriving when axum's graceful shutdown starts is
+//!   answered 503 at once instead of being waited for.
 //! - `static/index.html`: "Server restarting" for a 1001 from a shutdown.
 //!
 //! Unchanged from step 7: [`heartbeat`], [`protocol`], [`sync`], [`name`].
@@ -27,6 +29,7 @@ pub mod config;
 mod connection;
 pub mod heartbeat;
 pub mod hub;
+pub mod listener;
 pub mod name;
 pub mod outbox;
 pub mod protocol;
@@ -43,12 +46,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::hub::Hub;
+use crate::listener::ChatListener;
 use crate::shutdown::{Shutdown, Signals};
 
 // ANCHOR: serve
@@ -64,18 +67,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new(limits));
     let shutdown = Shutdown::new();
-    // Nagle's algorithm holds a small write back while an earlier one is unacknowledged,
-    // hoping to merge them; with the client delaying its acknowledgements, a chat message
-    // can wait tens of milliseconds for nothing. The writer already merges what is ready
-    // into one flush, so every flush should leave at once.
-    let listener = listener.tap_io(|socket| {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::warn!("could not turn off Nagle's algorithm: {error}");
-        }
-    });
     // axum's graceful shutdown stops accepting and lets the HTTP requests in flight
-    // finish. It starts when `http` is cancelled, which the shutdown sequence does last.
+    // finish. It starts when `http` is cancelled, which the shutdown sequence does last;
+    // a request still arriving then is answered 503 by the listener.
     let http = CancellationToken::new();
+    let listener = ChatListener::new(listener, http.clone());
     let app = web::router(Arc::clone(&hub), shutdown.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(http.clone().cancelled_owned());
     let mut server = tokio::spawn(server.into_future());

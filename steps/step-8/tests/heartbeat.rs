@@ -347,3 +347,39 @@ async fn a_talker_held_back_by_pacing_is_not_reaped_for_the_server_s_own_silence
     }
     assert_eq!(echo["text"], "was I held back?", "{echo}");
 }
+
+/// Before the upgrade, the heartbeat is not watching yet; `REQUEST_DEADLINE` is. A client
+/// that sends half a request is answered `408` with a JSON body when the deadline comes,
+/// and the connection closes. A WebSocket that was opened before it is still open after
+/// the deadline: once a request's headers are complete, the deadline is gone.
+#[tokio::test]
+async fn half_a_request_is_answered_408_at_the_deadline_and_websockets_outlive_it() {
+    use step_8::config::REQUEST_DEADLINE;
+    use tokio::io::AsyncReadExt;
+
+    let server = ServerProcess::start(BINARY, &[]).await;
+    let mut alice = enter(&server, "alice", "general").await;
+    let mut slow = TcpStream::connect(server.addr()).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ")
+        .await
+        .expect("write half a request");
+    let started = Instant::now();
+
+    let mut answer = Vec::new();
+    tokio::time::timeout(REQUEST_DEADLINE + SLACK, slow.read_to_end(&mut answer))
+        .await
+        .expect("an answer and the end of the connection, right after the deadline")
+        .expect("read the answer");
+    assert!(started.elapsed() + SLACK >= REQUEST_DEADLINE);
+    let answer = String::from_utf8(answer).expect("UTF-8");
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    let body = answer.split_once("\r\n\r\n").expect("a body").1;
+    let body: Value = serde_json::from_str(body).expect("a JSON body");
+    assert!(body["error"].is_string(), "{body}");
+
+    alice.send_json(&say("still here")).await;
+    assert_eq!(alice.recv_type("message").await["text"], "still here");
+}

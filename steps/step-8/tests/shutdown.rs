@@ -427,3 +427,48 @@ async fn a_client_that_talks_on_after_the_1001_is_waited_for_and_gets_it() {
     assert_going_away("chatty", close);
     assert_eq!(server.wait_for_exit().await, Some(0));
 }
+
+/// A request that is still arriving when axum's graceful shutdown starts would hold the
+/// exit until its own deadline: it is answered 503 at once instead, and the server exits
+/// long before `REQUEST_DEADLINE`, with the default grace period of 10 seconds.
+#[tokio::test]
+async fn a_request_still_arriving_at_the_shutdown_is_answered_503_and_does_not_hold_the_exit() {
+    use step_8::config::REQUEST_DEADLINE;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut server = start(&[]).await;
+    let mut slow = TcpStream::connect(server.addr()).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ")
+        .await
+        .expect("write half a request");
+    // The server takes connections in the order they arrived, so once a request on a
+    // later connection is answered, this one has been accepted: the signal must find it
+    // open in the server, not still waiting in the kernel's queue.
+    assert_eq!(http_get(server.addr(), "/healthz").await.status, 200);
+    let signalled = Instant::now();
+    send_signal(&server, libc::SIGTERM);
+    server.wait_for_line("shutting down").await;
+
+    let mut answer = Vec::new();
+    within(
+        "the 503 and the end of the connection",
+        slow.read_to_end(&mut answer),
+    )
+    .await
+    .expect("read the answer");
+    let answer = String::from_utf8(answer).expect("UTF-8");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(&format!("{{\"error\":\"{GOING_AWAY_REASON}\"}}")),
+        "{answer}"
+    );
+    assert_eq!(server.wait_for_exit().await, Some(0));
+    let took = signalled.elapsed();
+    assert!(
+        took < REQUEST_DEADLINE / 2,
+        "exited {took:?} after the signal: the half request held the exit"
+    );
+}

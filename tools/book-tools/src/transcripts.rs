@@ -373,11 +373,14 @@ async fn rerun(root: &Path, transcript: &Transcript) -> Result<Vec<Vec<String>>>
 }
 
 /// The command with the book's address replaced by the server's: `127.0.0.1:3000` as a
-/// URL has it, and `127.0.0.1 3000` as `nc` takes it.
+/// URL has it, `127.0.0.1 3000` as `nc` takes it, and `127.0.0.1/3000` as in bash's
+/// `/dev/tcp/HOST/PORT`.
 fn point_at(command: &str, addr: std::net::SocketAddr) -> String {
+    let (ip, port) = (addr.ip(), addr.port());
     command
         .replace(BOOK_ADDR, &addr.to_string())
-        .replace("127.0.0.1 3000", &format!("{} {}", addr.ip(), addr.port()))
+        .replace("127.0.0.1 3000", &format!("{ip} {port}"))
+        .replace("127.0.0.1/3000", &format!("{ip}/{port}"))
 }
 
 /// Runs one command line in bash from the repository root and returns everything it
@@ -540,8 +543,11 @@ mod tests {
     fn commands_are_pointed_at_the_real_server() {
         let addr = "127.0.0.1:40123".parse().unwrap();
         assert_eq!(
-            point_at("curl http://127.0.0.1:3000/x; nc -N 127.0.0.1 3000", addr),
-            "curl http://127.0.0.1:40123/x; nc -N 127.0.0.1 40123"
+            point_at(
+                "curl http://127.0.0.1:3000/x; nc -N 127.0.0.1 3000; exec 3<>/dev/tcp/127.0.0.1/3000",
+                addr
+            ),
+            "curl http://127.0.0.1:40123/x; nc -N 127.0.0.1 40123; exec 3<>/dev/tcp/127.0.0.1/40123"
         );
     }
 
