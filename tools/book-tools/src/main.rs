@@ -66,11 +66,8 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
                 );
                 return Ok(true);
             }
-            for problem in &problems {
-                eprintln!("{problem}");
-            }
-            eprintln!("book check failed: {} problem(s)", problems.len());
-            Ok(false)
+            let footer = format!("book check failed: {} problem(s)", problems.len());
+            Ok(report(&problems, Some(&footer)))
         }
         Command::Diffs { check: true } => {
             let stale = diffs::stale(root)?;
@@ -78,11 +75,7 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
                 println!("generated diffs are up to date");
                 return Ok(true);
             }
-            for message in &stale {
-                eprintln!("{message}");
-            }
-            eprintln!("{}", diffs::REGENERATE);
-            Ok(false)
+            Ok(report(&stale, Some(diffs::REGENERATE)))
         }
         Command::Diffs { check: false } => {
             let changes = diffs::write(root)?;
@@ -98,10 +91,7 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
         Command::Transcripts { check } => {
             let (found, problems) = transcripts::find(root)?;
             if !problems.is_empty() {
-                for problem in &problems {
-                    eprintln!("{problem}");
-                }
-                return Ok(false);
+                return Ok(report(&problems, None));
             }
             let count = found.len();
             let reruns = transcripts::rerun_all(root, found)?;
@@ -111,11 +101,7 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
                     println!("{count} transcripts print what the book shows");
                     return Ok(true);
                 }
-                for problem in &problems {
-                    eprintln!("{problem}");
-                }
-                eprintln!("{}", transcripts::REGENERATE);
-                return Ok(false);
+                return Ok(report(&problems, Some(transcripts::REGENERATE)));
             }
             let changed = transcripts::rewrite(&reruns)?;
             if changed.is_empty() {
@@ -127,4 +113,16 @@ fn run(command: &Command, root: &std::path::Path) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// Prints what is wrong, one line each, then what to do about it; the book is not in
+/// order, so this is always `false`.
+fn report(problems: &[impl std::fmt::Display], footer: Option<&str>) -> bool {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+    if let Some(footer) = footer {
+        eprintln!("{footer}");
+    }
+    false
 }
