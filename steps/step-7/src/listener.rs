@@ -7,8 +7,9 @@
 //! a task and a socket forever. (hyper can time out a request's headers, but only with
 //! a timer installed, and `axum::serve` installs none.) So every accepted connection is
 //! wrapped in a [`FirstRequest`], which gives the client [`REQUEST_DEADLINE`] to finish
-//! its first request's headers, answers `408` with a JSON body when it does not, and
-//! steps aside for good once they are complete: a WebSocket goes on over the same
+//! its first request's headers, answers `408` with a JSON body when it does not (or
+//! just closes the connection, if no request had even begun), and steps aside for good
+//! once they are complete: a WebSocket goes on over the same
 //! connection, and from then on the heartbeat watches it.
 
 use std::future::Future;
@@ -67,8 +68,9 @@ impl Listener for ChatListener {
 ///
 /// It watches the bytes it reads for the blank line that ends a request's headers, and
 /// does nothing else: it does not parse HTTP, hyper does that. If the deadline comes
-/// first, its next read writes a `408` answer to the client and then fails, and hyper
-/// closes the connection. Once the blank line has passed, the deadline is dropped.
+/// first, its next read fails, and hyper closes the connection; a client that had begun
+/// a request is first answered `408`. Once the blank line has passed, the deadline is
+/// dropped.
 pub struct FirstRequest<S> {
     stream: S,
     state: State,
@@ -82,7 +84,7 @@ enum State {
     },
     /// Too late: writing the answer (this many bytes of it are out).
     Answering { written: usize },
-    /// The answer is out; every read fails from now on.
+    /// Too late, and the answer (if one was owed) is out: every read fails from now on.
     TimedOut,
     /// The headers arrived in time: the stream is passed through as it is.
     Passed,
@@ -121,7 +123,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FirstRequest<S> {
                 State::Passed => return Pin::new(&mut this.stream).poll_read(cx, buf),
                 State::Reading { deadline, end } => {
                     if deadline.as_mut().poll(cx).is_ready() {
-                        this.state = State::Answering { written: 0 };
+                        // What the client sent so far is read and dropped first: a
+                        // socket closed with unread bytes in it is reset, and the reset
+                        // can destroy the answer on its way.
+                        drain(Pin::new(&mut this.stream), cx, end);
+                        // A browser may open a connection ahead of need and leave it
+                        // unused; an answer to a request it never began would only
+                        // puzzle it. Such a connection is closed without a word.
+                        this.state = if end.request_begun() {
+                            State::Answering { written: 0 }
+                        } else {
+                            State::TimedOut
+                        };
                         continue;
                     }
                     let before = buf.filled().len();
@@ -132,10 +145,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FirstRequest<S> {
                     return Poll::Ready(Ok(()));
                 }
                 State::Answering { written } => {
-                    // What the client sent so far is read and dropped first: a socket
-                    // closed with unread bytes in it is reset, and the reset can destroy
-                    // the answer on its way.
-                    drain(Pin::new(&mut this.stream), cx);
                     // Nothing else has been written to this connection (there was no
                     // request to answer), so the socket's buffer has room for it all.
                     while *written < TIMED_OUT.len() {
@@ -148,7 +157,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FirstRequest<S> {
                         *written += n;
                     }
                     ready!(Pin::new(&mut this.stream).poll_flush(cx))?;
-                    tracing::debug!("a request took longer than {REQUEST_DEADLINE:?}: 408");
                     this.state = State::TimedOut;
                 }
                 State::TimedOut => {
@@ -163,13 +171,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FirstRequest<S> {
 }
 // ANCHOR_END: first_request
 
-/// Reads what is ready to read, up to a bound, and drops it.
-fn drain<S: AsyncRead>(mut stream: Pin<&mut S>, cx: &mut Context<'_>) {
+/// Reads what is ready to read, up to a bound, and drops it, showing it to `end` first
+/// (so that a request that begins in it counts as begun).
+fn drain<S: AsyncRead>(mut stream: Pin<&mut S>, cx: &mut Context<'_>, end: &mut HeadersEnd) {
     let mut scratch = [0u8; 1024];
     for _ in 0..64 {
         let mut buf = ReadBuf::new(&mut scratch);
         match stream.as_mut().poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+            Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                end.seen_in(buf.filled());
+            }
             _ => return,
         }
     }
@@ -220,6 +231,11 @@ struct HeadersEnd {
 }
 
 impl HeadersEnd {
+    /// Whether anything but empty lines has arrived: a request has begun.
+    fn request_begun(&self) -> bool {
+        self.text_seen
+    }
+
     /// Reads `bytes`; true once the end of the headers is among them or behind.
     fn seen_in(&mut self, bytes: &[u8]) -> bool {
         for &byte in bytes {
@@ -257,17 +273,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_client_that_sends_nothing_gets_408_at_the_deadline_and_the_read_fails() {
+    async fn a_client_that_sends_nothing_is_closed_at_the_deadline_without_an_answer() {
         let (mut server, mut client) = connection();
         let started = tokio::time::Instant::now();
         let error = read_some(&mut server).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), REQUEST_DEADLINE);
-        let mut answer = vec![0u8; TIMED_OUT.len()];
-        client.read_exact(&mut answer).await.unwrap();
-        assert_eq!(answer, TIMED_OUT);
         // Later reads fail too: the connection is over.
         assert!(read_some(&mut server).await.is_err());
+        drop(server);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_begun_unread_at_the_deadline_still_gets_its_408() {
+        let (mut server, mut client) = connection();
+        // The bytes are there, but the server has not read them when the deadline
+        // comes (here, it has not read at all).
+        advance(REQUEST_DEADLINE).await;
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(read_some(&mut server).await.is_err());
+        let mut status = vec![0u8; 12];
+        client.read_exact(&mut status).await.unwrap();
+        assert_eq!(status, b"HTTP/1.1 408");
     }
 
     #[tokio::test(start_paused = true)]

@@ -353,8 +353,9 @@ async fn a_talker_held_back_by_pacing_is_not_reaped_for_the_server_s_own_silence
 // ANCHOR: request_deadline_test
 /// Before the upgrade, the heartbeat is not watching yet; `REQUEST_DEADLINE` is. A client
 /// that sends half a request is answered `408` with a JSON body when the deadline comes,
-/// and the connection closes. A WebSocket that was opened before it is still open after
-/// the deadline: once a request's headers are complete, the deadline is gone.
+/// and the connection closes; one that sends nothing is closed without an answer. A
+/// WebSocket that was opened before them is still open after the deadline: once a
+/// request's headers are complete, the deadline is gone.
 #[tokio::test]
 async fn half_a_request_is_answered_408_at_the_deadline_and_websockets_outlive_it() {
     use step_7::config::REQUEST_DEADLINE;
@@ -362,6 +363,7 @@ async fn half_a_request_is_answered_408_at_the_deadline_and_websockets_outlive_i
 
     let server = ServerProcess::start(BINARY, &[]).await;
     let mut alice = enter(&server, "alice", "general").await;
+    let mut silent = TcpStream::connect(server.addr()).await.expect("connect");
     let mut slow = TcpStream::connect(server.addr()).await.expect("connect");
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ")
         .await
@@ -382,6 +384,15 @@ async fn half_a_request_is_answered_408_at_the_deadline_and_websockets_outlive_i
     let body = answer.split_once("\r\n\r\n").expect("a body").1;
     let body: Value = serde_json::from_str(body).expect("a JSON body");
     assert!(body["error"].is_string(), "{body}");
+
+    let mut nothing = Vec::new();
+    within(
+        "the end of the silent connection",
+        silent.read_to_end(&mut nothing),
+    )
+    .await
+    .expect("a clean end, not a reset");
+    assert_eq!(nothing, b"", "a client that sent nothing is owed no answer");
 
     alice.send_json(&say("still here")).await;
     assert_eq!(alice.recv_type("message").await["text"], "still here");
