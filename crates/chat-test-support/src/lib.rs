@@ -454,7 +454,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     .await
 }
 
-fn parse_response(raw: &[u8]) -> HttpResponse {
+/// Parses a whole HTTP/1.1 response, as read from a connection until it closed (for a
+/// test that writes its own request, a half one say, and reads what comes back).
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

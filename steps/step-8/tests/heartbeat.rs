@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use chat_test_support::{
-    ServerProcess, WsClient, assert_help_mentions, next_json, raw_client, read_raw_frame,
-    refused_from_flag_and_environment, split_client, within,
+    ServerProcess, WsClient, assert_help_mentions, next_json, parse_response, raw_client,
+    read_raw_frame, refused_from_flag_and_environment, split_client, within,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -373,14 +373,9 @@ async fn half_a_request_is_answered_408_at_the_deadline_and_websockets_outlive_i
         .expect("an answer and the end of the connection, right after the deadline")
         .expect("read the answer");
     assert!(started.elapsed() + SLACK >= REQUEST_DEADLINE);
-    let answer = String::from_utf8(answer).expect("UTF-8");
-    assert!(
-        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
-        "{answer}"
-    );
-    let body = answer.split_once("\r\n\r\n").expect("a body").1;
-    let body: Value = serde_json::from_str(body).expect("a JSON body");
-    assert!(body["error"].is_string(), "{body}");
+    let answer = parse_response(&answer);
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.json()["error"].is_string(), "{answer:?}");
 
     let mut nothing = Vec::new();
     within(

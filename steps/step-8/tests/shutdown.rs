@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chat_test_support::{
     ServerProcess, Upgrade, WsClient, assert_help_mentions, http_get, never_reading_client,
-    read_raw_frame, refused_from_flag_and_environment, split_client, within,
+    parse_response, read_raw_frame, refused_from_flag_and_environment, split_client, within,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -456,15 +456,9 @@ async fn a_request_still_arriving_at_the_shutdown_is_answered_503_and_does_not_h
     )
     .await
     .expect("read the answer");
-    let answer = String::from_utf8(answer).expect("UTF-8");
-    assert!(
-        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
-        "{answer}"
-    );
-    assert!(
-        answer.ends_with(&format!("{{\"error\":\"{GOING_AWAY_REASON}\"}}")),
-        "{answer}"
-    );
+    let answer = parse_response(&answer);
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.json()["error"], GOING_AWAY_REASON, "{answer:?}");
     assert_eq!(server.wait_for_exit().await, Some(0));
     let took = signalled.elapsed();
     assert!(
